@@ -1,0 +1,214 @@
+//! Types shared by slim's eBPF programs (`slim-ebpf`) and the user-space
+//! loader (`slim-probe`). Everything that crosses a map or the ring buffer is
+//! defined once here: `#[repr(C)]`, fixed-size, no `bool`, no implicit padding.
+//!
+//! Data flow: the kernel side writes [`EventHeader`] + variable-length data to
+//! the [`EVENTS_MAP`] ring buffer, ORs syscall numbers into a [`SyscallBits`]
+//! bitmap per mount namespace, and bumps [`Counter`]s when it cannot deliver.
+//! User space fills [`Layout`] (kernel struct offsets from BTF, tracepoint
+//! field offsets from tracefs) and `HOST_MNTNS` as globals before loading.
+#![no_std]
+
+/// Ring buffer carrying events to user space (bytes, a power of two).
+pub const EVENTS_RING_BYTES: u32 = 64 << 20;
+/// Mount namespaces whose syscalls can be recorded at once.
+pub const MAX_MNTNS: u32 = 1024;
+/// Tasks (threads) followed at once.
+pub const MAX_TRACKED: u32 = 65536;
+/// Syscalls in flight (entered, not yet exited) among followed tasks.
+pub const MAX_PENDING: u32 = 65536;
+
+/// Syscall numbers the bitmap covers; larger ones are counted, not named.
+pub const SYSCALL_BITS: usize = 1024;
+pub const SYSCALL_WORDS: usize = SYSCALL_BITS / 64;
+
+/// Longest path read from user memory, NUL included (the kernel's PATH_MAX).
+pub const PATH_MAX: usize = 4096;
+/// Longest dentry name read in a directory walk, NUL included.
+pub const NAME_MAX: usize = 256;
+/// Path plus walked components stop at this many bytes of data.
+pub const DATA_LIMIT: usize = 8192;
+/// Offsets into the data are masked with this so the verifier sees bounds.
+pub const DATA_MASK: usize = DATA_LIMIT - 1;
+/// Bytes of data in a scratch event: one more name may start at DATA_LIMIT-1.
+pub const DATA_SIZE: usize = DATA_LIMIT + NAME_MAX;
+/// Directory levels (and mount crossings) walked to resolve a base directory.
+pub const MAX_DEPTH: u32 = 64;
+
+/// `AT_FDCWD` as the kernel passes it in a dirfd argument.
+pub const AT_FDCWD: i32 = -100;
+/// `AT_EMPTY_PATH`: with an empty path, the call is about the dirfd itself.
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+/// `task_struct.seccomp.mode` of a task running under a seccomp filter.
+pub const SECCOMP_MODE_FILTER: u32 = 2;
+
+/// What an event describes.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A file syscall returned: `nr`, `ret`, the path and maybe a base dir.
+    Path = 1,
+    /// A successful execve/execveat: the path the kernel executed.
+    Exec = 2,
+    /// A followed task created another one: `ppid` is the parent thread id.
+    Fork = 3,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Path),
+            2 => Some(Self::Exec),
+            3 => Some(Self::Fork),
+            _ => None,
+        }
+    }
+}
+
+/// `EventHeader::flags`: the user-space path could not be read (a fault).
+pub const FLAG_PATH_FAULT: u32 = 1;
+/// The path is relative: `base_len` bytes of directory names follow it.
+pub const FLAG_BASE: u32 = 1 << 1;
+/// The base directory walk hit `MAX_DEPTH` or `DATA_LIMIT`.
+pub const FLAG_BASE_TRUNCATED: u32 = 1 << 2;
+/// The base directory could not be found (closed dirfd, read fault).
+pub const FLAG_BASE_FAILED: u32 = 1 << 3;
+/// The path filled `PATH_MAX` without a NUL.
+pub const FLAG_PATH_TRUNCATED: u32 = 1 << 4;
+/// The walk ended at the global root, not at the task's root (a path
+/// outside the container's root, e.g. through a leaked fd).
+pub const FLAG_BASE_OUTSIDE_ROOT: u32 = 1 << 5;
+
+/// The fixed part of every event. Data follows it in the ring buffer record:
+/// `path_len` bytes of path (NUL-terminated), then `base_len` bytes of the
+/// base directory's names, each NUL-terminated, innermost first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct EventHeader {
+    /// An [`EventKind`].
+    pub kind: u32,
+    /// Syscall number for `Path` events.
+    pub nr: u32,
+    /// The syscall's return value (negative errno on failure).
+    pub ret: i64,
+    pub tgid: u32,
+    pub tid: u32,
+    /// Mount namespace inode of the task.
+    pub mntns: u64,
+    /// The syscall's flags argument where it has one (open flags, AT_*).
+    pub arg: u64,
+    /// `Fork`: the parent's thread id.
+    pub ppid: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// 0 for a syscall's first path, 1 for its second (rename, link).
+    pub role: u32,
+    pub path_len: u32,
+    pub base_len: u32,
+    pub _pad: u32,
+    /// The task's command name (NUL-padded).
+    pub comm: [u8; 16],
+    /// `Exec`: the start of the UTS hostname (Docker sets it to the container
+    /// ID's first 12 characters), which ties a mount namespace to a container
+    /// even when it exits before user space could ask for its pid.
+    pub uts: [u8; 16],
+}
+
+pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// The per-CPU scratch an event is assembled in before it is copied out.
+#[repr(C)]
+pub struct EventBuf {
+    pub header: EventHeader,
+    pub data: [u8; DATA_SIZE],
+}
+
+/// Syscall numbers seen in one mount namespace, one bit each.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallBits {
+    pub words: [u64; SYSCALL_WORDS],
+}
+
+/// A file syscall's arguments, kept from `sys_enter` until `sys_exit`, when
+/// the kernel has read (and faulted in) the user strings and the result is known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    pub nr: u64,
+    pub args: [u64; 6],
+}
+
+/// Indexes of the `COUNTERS` per-CPU array: everything the kernel side could
+/// not deliver or record. User space reports their sum as `events.dropped`
+/// (all but `SyscallOutOfRange`, which is reported on its own).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// The ring buffer was full: an event was lost.
+    RingFull = 0,
+    /// The pending-syscall map was full: a file syscall went unrecorded.
+    PendingFull = 1,
+    /// The followed-task map was full: a new task went unfollowed.
+    TrackedFull = 2,
+    /// The per-namespace syscall bitmap map was full.
+    BitmapFull = 3,
+    /// A syscall number beyond `SYSCALL_BITS`.
+    SyscallOutOfRange = 4,
+}
+pub const COUNTERS: u32 = 5;
+
+/// Offsets the programs need but cannot know at compile time (Rust eBPF has
+/// no CO-RE): kernel struct members from `/sys/kernel/btf/vmlinux`, and
+/// tracepoint fields from tracefs `format` files. Set by the loader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Layout {
+    pub task_nsproxy: u64,
+    pub task_fs: u64,
+    pub task_files: u64,
+    pub task_seccomp_mode: u64,
+    pub nsproxy_mnt_ns: u64,
+    pub nsproxy_uts_ns: u64,
+    /// `uts_namespace.name.nodename`.
+    pub uts_nodename: u64,
+    pub mnt_ns_inum: u64,
+    pub fs_root: u64,
+    pub fs_pwd: u64,
+    pub path_mnt: u64,
+    pub path_dentry: u64,
+    pub dentry_parent: u64,
+    pub dentry_name: u64,
+    pub vfsmount_mnt_root: u64,
+    pub mount_mnt: u64,
+    pub mount_parent: u64,
+    pub mount_mountpoint: u64,
+    pub files_fdt: u64,
+    pub fdt_max_fds: u64,
+    pub fdt_fd: u64,
+    pub file_f_path: u64,
+    /// raw_syscalls:sys_enter `id` and `args`, sys_exit `ret`.
+    pub tp_enter_id: u64,
+    pub tp_enter_args: u64,
+    pub tp_exit_ret: u64,
+    /// sched:sched_process_exec `filename` (a __data_loc field).
+    pub tp_exec_filename: u64,
+    /// sched:sched_process_fork `parent_pid`, `child_pid`.
+    pub tp_fork_parent_pid: u64,
+    pub tp_fork_child_pid: u64,
+    /// sched:sched_process_exit `pid`.
+    pub tp_exit_pid: u64,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are repr(C), Copy, without padding or invalid bit patterns.
+    unsafe impl aya::Pod for super::Layout {}
+    unsafe impl aya::Pod for super::SyscallBits {}
+    unsafe impl aya::Pod for super::Pending {}
+    unsafe impl aya::Pod for super::EventHeader {}
+}
+
+// Layout checks: these types cross the kernel boundary.
+const _: () = assert!(HEADER_SIZE == 96);
+const _: () = assert!(core::mem::size_of::<Layout>() == 29 * 8);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what slim's build and tests need on a Debian machine, idempotently:
+# the eBPF toolchain (nightly + rust-src + bpf-linker for LLVM 22), a Docker
+# engine (started in the background when no daemon answers), debootstrap and
+# wrk. When everything is already there it returns in a few seconds.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (apt-get, dockerd and eBPF need it)"
+
+LLVM=22
+APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk)
+
+# --- Debian packages --------------------------------------------------------
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Rust eBPF toolchain ----------------------------------------------------
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! rustup toolchain list | grep -q '^nightly'; then
+    log "installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
+if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+    log "adding rust-src to nightly"
+    rustup component add rust-src --toolchain nightly
+fi
+if ! command -v bpf-linker >/dev/null 2>&1; then
+    log "building bpf-linker against LLVM $LLVM (about a minute)"
+    # Without LLVM 22 first on PATH, llvm-sys picks up another llvm-config.
+    PATH="/usr/lib/llvm-$LLVM/bin:$PATH" cargo install --locked bpf-linker \
+        --no-default-features --features "llvm-$LLVM" >/dev/null
+fi
+
+# --- Kernel interfaces the probe uses ---------------------------------------
+[ -e /sys/kernel/btf/vmlinux ] || die "the kernel has no BTF (/sys/kernel/btf/vmlinux); slim needs CONFIG_DEBUG_INFO_BTF"
+if [ ! -e /sys/kernel/tracing/events ]; then
+    mount -t tracefs nodev /sys/kernel/tracing || die "cannot mount tracefs on /sys/kernel/tracing"
+fi
+
+# --- Docker engine ----------------------------------------------------------
+if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd (log: /var/log/slim-dockerd.log)"
+    nohup dockerd >/var/log/slim-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    docker info >/dev/null 2>&1 || die "dockerd did not answer within 30 s; see /var/log/slim-dockerd.log"
+fi
+log "ready"

@@ -1,0 +1,150 @@
+//! Names syscall numbers with the maintained tables of the `syscalls` crate
+//! (x86_64 and aarch64), and says what kind of file access a named syscall is.
+use serde::Serialize;
+
+/// Architectures slim can name syscalls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture slim was built for (and so the kernel it runs on).
+    pub fn native() -> Self {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// The name of `nr`, or `None` for a number the table does not know.
+    pub fn name(self, nr: u32) -> Option<&'static str> {
+        match self {
+            Arch::X86_64 => syscalls::x86_64::Sysno::new(nr as usize).map(|s| s.name()),
+            Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr as usize).map(|s| s.name()),
+        }
+    }
+
+    /// Docker/OCI name of the architecture in a seccomp profile.
+    pub fn seccomp_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "SCMP_ARCH_X86_64",
+            Arch::Aarch64 => "SCMP_ARCH_AARCH64",
+        }
+    }
+}
+
+/// How a file was used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Open,
+    Create,
+    Write,
+    Exec,
+    Stat,
+    Access,
+    Readlink,
+    Chdir,
+    Chroot,
+    Mkdir,
+    Mknod,
+    Unlink,
+    Rename,
+    Link,
+    Symlink,
+    Truncate,
+    Chmod,
+    Chown,
+    Utime,
+    Statfs,
+    Xattr,
+}
+
+const O_ACCMODE: u64 = 0o3;
+const O_CREAT: u64 = 0o100;
+
+/// The kind of access a file syscall made, given its name and (for opens)
+/// its flags. `None` for syscalls that are not about a path.
+pub fn access_kind(name: &str, open_flags: u64) -> Option<Access> {
+    Some(match name {
+        "open" | "openat" | "openat2" => {
+            if open_flags & O_CREAT != 0 {
+                Access::Create
+            } else if open_flags & O_ACCMODE != 0 {
+                Access::Write
+            } else {
+                Access::Open
+            }
+        }
+        "creat" => Access::Create,
+        "execve" | "execveat" => Access::Exec,
+        "stat" | "lstat" | "newfstatat" | "statx" => Access::Stat,
+        "access" | "faccessat" | "faccessat2" => Access::Access,
+        "readlink" | "readlinkat" => Access::Readlink,
+        "chdir" => Access::Chdir,
+        "chroot" => Access::Chroot,
+        "mkdir" | "mkdirat" => Access::Mkdir,
+        "mknod" | "mknodat" => Access::Mknod,
+        "unlink" | "unlinkat" | "rmdir" => Access::Unlink,
+        "rename" | "renameat" | "renameat2" => Access::Rename,
+        "link" | "linkat" => Access::Link,
+        "symlink" | "symlinkat" => Access::Symlink,
+        "truncate" => Access::Truncate,
+        "chmod" | "fchmodat" | "fchmodat2" => Access::Chmod,
+        "chown" | "lchown" | "fchownat" => Access::Chown,
+        "utimensat" => Access::Utime,
+        "statfs" => Access::Statfs,
+        "getxattr" | "lgetxattr" => Access::Xattr,
+        _ => return None,
+    })
+}
+
+/// The symbolic name of a (positive) errno value, e.g. `ENOENT`.
+pub fn errno_name(errno: i64) -> String {
+    i32::try_from(errno)
+        .ok()
+        .and_then(|e| syscalls::Errno::new(e).name())
+        .map_or_else(|| format!("E{errno}"), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_common_x86_64_syscalls() {
+        let a = Arch::X86_64;
+        assert_eq!(a.name(0), Some("read"));
+        assert_eq!(a.name(257), Some("openat"));
+        assert_eq!(a.name(306), Some("syncfs"));
+        assert_eq!(a.name(435), Some("clone3"));
+        assert_eq!(a.name(9999), None);
+    }
+
+    #[test]
+    fn names_aarch64_syscalls_from_their_own_table() {
+        let a = Arch::Aarch64;
+        assert_eq!(a.name(56), Some("openat"));
+        assert_eq!(a.name(63), Some("read"));
+        assert_eq!(a.name(267), Some("syncfs"));
+    }
+
+    #[test]
+    fn open_flags_decide_the_access_kind() {
+        assert_eq!(access_kind("openat", 0), Some(Access::Open));
+        assert_eq!(access_kind("openat", 1), Some(Access::Write));
+        assert_eq!(access_kind("open", 0o101), Some(Access::Create));
+        assert_eq!(access_kind("newfstatat", 0), Some(Access::Stat));
+        assert_eq!(access_kind("read", 0), None);
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(2), "ENOENT");
+        assert_eq!(errno_name(13), "EACCES");
+        assert_eq!(errno_name(100000), "E100000");
+    }
+}
