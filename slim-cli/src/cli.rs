@@ -1,0 +1,125 @@
+//! Command-line interface: the contract of `../shared/notes/design.md`.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// slim makes container images small and safe by watching them run: an eBPF
+/// probe records every file and syscall of the running container, from the
+/// outside, with no privileged sensor inside it.
+#[derive(Debug, Parser)]
+#[command(name = "slim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log more (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run IMAGE, probe it, and write a minimal image TAG with a seccomp profile.
+    Build(BuildArgs),
+    /// Run IMAGE and probe it; write DIR/report.json and DIR/seccomp.json only.
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The image to minify (it is never modified).
+    pub image: String,
+    /// Tag of the minimal image written to the Docker daemon.
+    #[arg(long)]
+    pub tag: String,
+    /// Directory for report.json and seccomp.json (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The image to probe (it is never modified).
+    pub image: String,
+    /// Directory for report.json and seccomp.json (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// How the container is exercised while the probe watches.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// An HTTP request "METHOD PATH" sent to every published TCP port once the
+    /// app answers [default: "GET /" on every exposed TCP port].
+    #[arg(long = "http-probe", value_name = "METHOD PATH")]
+    pub http_probe: Vec<String>,
+    /// Send no HTTP requests at all.
+    #[arg(long, conflicts_with = "http_probe")]
+    pub no_http_probe: bool,
+    /// A command run inside the container (sh -c CMD); non-zero fails the run.
+    #[arg(long = "exec", value_name = "CMD")]
+    pub exec: Vec<String>,
+    /// A command run on the host (sh -c CMD) with SLIM_HOST=127.0.0.1 and
+    /// SLIM_PORT_<container port>=<published host port>; non-zero fails the run.
+    #[arg(long = "host-exec", value_name = "CMD")]
+    pub host_exec: Vec<String>,
+    /// When to stop the container: "probe" (after the probes), "exit" (when it
+    /// exits by itself) or SECONDS after the probes [default: probe when the
+    /// image exposes ports or probes are given, else exit].
+    #[arg(long, value_name = "probe|exit|SECONDS", value_parser = parse_continue_after)]
+    pub continue_after: Option<ContinueAfter>,
+    /// Seconds to wait for the app to answer HTTP before failing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub ready_timeout: u64,
+    /// Accept a trace with lost events instead of failing (they are reported).
+    #[arg(long)]
+    pub accept_dropped: bool,
+    /// Print the report as JSON on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContinueAfter {
+    Probe,
+    Exit,
+    Seconds(u64),
+}
+
+fn parse_continue_after(s: &str) -> Result<ContinueAfter, String> {
+    match s {
+        "probe" => Ok(ContinueAfter::Probe),
+        "exit" => Ok(ContinueAfter::Exit),
+        n => n
+            .parse()
+            .map(ContinueAfter::Seconds)
+            .map_err(|_| format!("expected probe, exit or a number of seconds, not {n:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "slim", "build", "app:1", "--tag", "app:1-slim", "--artifacts", "out",
+            "--http-probe", "GET /", "--http-probe", "POST /x", "--exec", "true",
+            "--host-exec", "curl $SLIM_HOST", "--continue-after", "5",
+        ])
+        .unwrap();
+        let Command::Build(b) = cli.command else { panic!("not build") };
+        assert_eq!(b.probe.http_probe, ["GET /", "POST /x"]);
+        assert_eq!(b.probe.continue_after, Some(ContinueAfter::Seconds(5)));
+    }
+
+    #[test]
+    fn bad_continue_after_is_rejected() {
+        let r = Cli::try_parse_from(["slim", "profile", "x", "--artifacts", "d", "--continue-after", "soon"]);
+        assert!(r.is_err());
+    }
+}

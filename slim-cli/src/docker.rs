@@ -1,0 +1,224 @@
+//! The Docker Engine operations slim needs, over bollard. Every container
+//! slim creates carries the `slim.session` label so a crash can be cleaned up.
+use std::{collections::HashMap, time::Duration};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::{
+    container::{
+        Config, CreateContainerOptions, InspectContainerOptions, LogOutput, LogsOptions,
+        RemoveContainerOptions, StopContainerOptions,
+    },
+    exec::{CreateExecOptions, StartExecResults},
+    models::{HostConfig, PortBinding},
+    Docker,
+};
+use futures_util::StreamExt;
+
+/// Image facts slim uses.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub size_bytes: u64,
+    /// Exposed TCP ports, e.g. `80`.
+    pub tcp_ports: Vec<u16>,
+}
+
+pub async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .context("cannot reach the Docker daemon; is it running (scripts/setup.sh starts one)?")?;
+    docker
+        .negotiate_version()
+        .await
+        .context("cannot reach the Docker daemon at /var/run/docker.sock; start dockerd")
+}
+
+pub async fn inspect_image(docker: &Docker, image: &str) -> Result<ImageInfo> {
+    let info = docker.inspect_image(image).await.map_err(|e| match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+            anyhow!("image {image} is not in the Docker daemon; build, load or pull it first")
+        }
+        e => anyhow!("cannot inspect image {image}: {e}"),
+    })?;
+    let mut tcp_ports: Vec<u16> = info
+        .config
+        .as_ref()
+        .and_then(|c| c.exposed_ports.as_ref())
+        .map(|ports| {
+            ports
+                .keys()
+                .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    tcp_ports.sort_unstable();
+    Ok(ImageInfo {
+        id: info.id.unwrap_or_default(),
+        size_bytes: info.size.unwrap_or(0).max(0) as u64,
+        tcp_ports,
+    })
+}
+
+/// Creates (not starts) a container of `image` with its own config, exposed
+/// TCP ports published on 127.0.0.1 at free ports, and no extra privileges.
+/// `seccomp` is a profile's JSON text to run under instead of Docker's default.
+pub async fn create(
+    docker: &Docker,
+    image: &str,
+    ports: &[u16],
+    session: &str,
+    seccomp: Option<&str>,
+) -> Result<String> {
+    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
+        .iter()
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            };
+            (format!("{p}/tcp"), Some(vec![binding]))
+        })
+        .collect();
+    let config = Config {
+        image: Some(image.to_string()),
+        labels: Some(HashMap::from([("slim.session".to_string(), session.to_string())])),
+        host_config: Some(HostConfig {
+            port_bindings: Some(port_bindings),
+            // The Engine API takes the profile's JSON itself, not a path.
+            security_opt: seccomp.map(|json| vec![format!("seccomp={json}")]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = format!("slim-{session}");
+    let created = docker
+        .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+        .await
+        .with_context(|| format!("cannot create a container of {image}"))?;
+    Ok(created.id)
+}
+
+pub async fn start(docker: &Docker, id: &str) -> Result<()> {
+    docker
+        .start_container::<String>(id, None)
+        .await
+        .with_context(|| format!("cannot start container {}", short(id)))
+}
+
+/// Host ports published for each container TCP port.
+pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u16>> {
+    let info = docker.inspect_container(id, None::<InspectContainerOptions>).await?;
+    let mut out = HashMap::new();
+    let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    for (key, bindings) in ports {
+        let Some(cport) = key.strip_suffix("/tcp").and_then(|p| p.parse().ok()) else { continue };
+        let host = bindings
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+            .find_map(|b| b.host_port.and_then(|p| p.parse().ok()));
+        if let Some(h) = host {
+            out.insert(cport, h);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the container runs, and its exit code once it stopped.
+pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
+    let info = docker.inspect_container(id, None::<InspectContainerOptions>).await?;
+    let state = info.state.unwrap_or_default();
+    let running = state.running.unwrap_or(false);
+    Ok((running, if running { None } else { state.exit_code }))
+}
+
+/// Waits until the container exits by itself, or `timeout` passes.
+pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> Result<bool> {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        if !state(docker, id).await?.0 {
+            return Ok(true);
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn stop(docker: &Docker, id: &str) -> Result<()> {
+    match docker.stop_container(id, Some(StopContainerOptions { t: 10 })).await {
+        Ok(()) => Ok(()),
+        // 304: already stopped.
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot stop container {}", short(id))),
+    }
+}
+
+/// Removes a container; a missing one counts as removed.
+pub async fn remove(docker: &Docker, id: &str) -> Result<()> {
+    let opts = RemoveContainerOptions { force: true, v: true, link: false };
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove container {}", short(id))),
+    }
+}
+
+/// The last lines of the container's output, for error messages.
+pub async fn logs_tail(docker: &Docker, id: &str, lines: usize) -> String {
+    let opts = LogsOptions::<String> {
+        stdout: true,
+        stderr: true,
+        tail: lines.to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(id, Some(opts));
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    out.trim_end().to_string()
+}
+
+/// Output and exit code of a command run in the container.
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stderr: String,
+}
+
+/// Runs `sh -c CMD` inside the running container.
+pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ExecOutput> {
+    let created = docker
+        .create_exec(
+            id,
+            CreateExecOptions {
+                cmd: Some(vec!["sh", "-c", cmd]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot exec {cmd:?} in the container"))?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    match docker.start_exec(&created.id, None).await? {
+        StartExecResults::Attached { mut output, .. } => {
+            while let Some(item) = output.next().await {
+                match item? {
+                    LogOutput::StdOut { message } => stdout.push_str(&String::from_utf8_lossy(&message)),
+                    LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+                    _ => {}
+                }
+            }
+        }
+        StartExecResults::Detached => bail!("exec {cmd:?} detached unexpectedly"),
+    }
+    let exit_code = docker.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1);
+    tracing::debug!(cmd, exit_code, %stdout, "exec finished");
+    Ok(ExecOutput { exit_code, stderr })
+}
+
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}

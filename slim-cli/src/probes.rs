@@ -1,0 +1,162 @@
+//! Probes that exercise the container while it is watched: HTTP requests to
+//! its published ports, commands inside it, commands on the host.
+use std::{collections::HashMap, time::Duration};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::Docker;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::docker;
+
+/// One HTTP request to send, parsed from "METHOD PATH".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProbe {
+    pub method: String,
+    pub path: String,
+}
+
+impl HttpProbe {
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut parts = s.split_whitespace();
+        let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+            bail!("--http-probe takes \"METHOD PATH\", e.g. \"GET /health\", not {s:?}");
+        };
+        if !path.starts_with('/') {
+            bail!("the path of --http-probe {s:?} must start with /");
+        }
+        Ok(Self { method: method.to_ascii_uppercase(), path: path.to_string() })
+    }
+}
+
+/// What one probe did, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub kind: &'static str,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// HTTP status, or the command's exit code.
+    pub code: i64,
+    pub ok: bool,
+    pub millis: u64,
+}
+
+fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .context("cannot build an HTTP client")
+}
+
+/// Waits until the app answers HTTP on `host_port` (any status), polling:
+/// docker-proxy accepts TCP connections before the app listens, so only an
+/// HTTP answer says the app is ready. Fails early if the container exits.
+pub async fn wait_ready(docker: &Docker, id: &str, host_port: u16, timeout: Duration) -> Result<()> {
+    let client = client()?;
+    let url = format!("http://127.0.0.1:{host_port}/");
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(10);
+    loop {
+        if client.get(&url).timeout(Duration::from_secs(2)).send().await.is_ok() {
+            return Ok(());
+        }
+        if !docker::state(docker, id).await?.0 {
+            let logs = docker::logs_tail(docker, id, 5).await;
+            bail!("the container exited before it answered HTTP; its last output:\n{logs}");
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the app did not answer HTTP on 127.0.0.1:{host_port} within {} s; \
+                 raise --ready-timeout or pass --no-http-probe",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Sends one request; any HTTP response passes, no response fails.
+pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Result<ProbeResult> {
+    let client = client()?;
+    let method = reqwest::Method::from_bytes(probe.method.as_bytes())
+        .map_err(|_| anyhow!("invalid HTTP method {:?}", probe.method))?;
+    let url = format!("http://127.0.0.1:{host_port}{}", probe.path);
+    let start = Instant::now();
+    let resp = client
+        .request(method, &url)
+        .send()
+        .await
+        .with_context(|| format!("HTTP probe {} {} on port {container_port} got no answer", probe.method, probe.path))?;
+    let status = resp.status().as_u16();
+    let _ = resp.bytes().await;
+    Ok(ProbeResult {
+        kind: "http",
+        target: format!("{} {}", probe.method, probe.path),
+        port: Some(container_port),
+        code: status as i64,
+        ok: true,
+        millis: start.elapsed().as_millis() as u64,
+    })
+}
+
+/// Runs `sh -c CMD` inside the container; non-zero exit fails.
+pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ProbeResult> {
+    let start = Instant::now();
+    let out = docker::exec(docker, id, cmd).await?;
+    if out.exit_code != 0 {
+        bail!(
+            "--exec {cmd:?} exited with {} in the container: {}",
+            out.exit_code,
+            out.stderr.trim().lines().last().unwrap_or("")
+        );
+    }
+    Ok(ProbeResult {
+        kind: "exec",
+        target: cmd.to_string(),
+        port: None,
+        code: out.exit_code,
+        ok: true,
+        millis: start.elapsed().as_millis() as u64,
+    })
+}
+
+/// Runs `sh -c CMD` on the host with SLIM_HOST and SLIM_PORT_<port> set.
+pub async fn host_exec(cmd: &str, ports: &HashMap<u16, u16>) -> Result<ProbeResult> {
+    let start = Instant::now();
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(cmd).env("SLIM_HOST", "127.0.0.1").kill_on_drop(true);
+    for (cport, hport) in ports {
+        command.env(format!("SLIM_PORT_{cport}"), hport.to_string());
+    }
+    let out = command.output().await.with_context(|| format!("cannot run --host-exec {cmd:?}"))?;
+    let code = out.status.code().unwrap_or(-1) as i64;
+    if code != 0 {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!("--host-exec {cmd:?} exited with {code}: {}", err.trim().lines().last().unwrap_or(""));
+    }
+    Ok(ProbeResult {
+        kind: "host-exec",
+        target: cmd.to_string(),
+        port: None,
+        code,
+        ok: true,
+        millis: start.elapsed().as_millis() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_method_and_path() {
+        let p = HttpProbe::parse("get /health").unwrap();
+        assert_eq!(p, HttpProbe { method: "GET".into(), path: "/health".into() });
+        assert!(HttpProbe::parse("GET").is_err());
+        assert!(HttpProbe::parse("GET health").is_err());
+        assert!(HttpProbe::parse("GET / extra").is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! One watched run of an image: attach the probe, create and start the
+//! container, drive the probes, stop it as `--continue-after` says, and
+//! collect the trace. Containers are registered in [`Cleanup`] so they are
+//! removed whatever happens, Ctrl-C included.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use bollard::Docker;
+use slim_probe::{Probe, Trace};
+
+use crate::{
+    cli::{ContinueAfter, ProbeArgs},
+    docker::{self, ImageInfo},
+    probes::{self, HttpProbe, ProbeResult},
+    progress::Steps,
+};
+
+/// Containers to remove when the command ends, however it ends.
+#[derive(Clone, Default)]
+pub struct Cleanup(Arc<Mutex<Vec<String>>>);
+
+impl Cleanup {
+    pub fn register(&self, id: &str) {
+        self.0.lock().unwrap().push(id.to_string());
+    }
+
+    pub async fn run(&self, docker: &Docker) {
+        let ids = std::mem::take(&mut *self.0.lock().unwrap());
+        for id in ids {
+            if let Err(e) = docker::remove(docker, &id).await {
+                eprintln!("slim: warning: {e:#}");
+            }
+        }
+    }
+}
+
+/// What a session produced.
+pub struct Outcome {
+    pub trace: Trace,
+    pub probes: Vec<ProbeResult>,
+    pub exit_code: Option<i64>,
+    /// "slim" when slim stopped the container, "itself" when it exited.
+    pub stopped_by: &'static str,
+}
+
+/// A unique, short name for this run's containers.
+pub fn session_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:08x}", std::process::id(), nanos)
+}
+
+pub async fn run(
+    docker: &Docker,
+    image_ref: &str,
+    image: &ImageInfo,
+    args: &ProbeArgs,
+    cleanup: &Cleanup,
+    steps: &mut Steps,
+) -> Result<Outcome> {
+    let http: Vec<HttpProbe> = if args.no_http_probe {
+        Vec::new()
+    } else if args.http_probe.is_empty() {
+        vec![HttpProbe { method: "GET".into(), path: "/".into() }]
+    } else {
+        args.http_probe.iter().map(|s| HttpProbe::parse(s)).collect::<Result<_>>()?
+    };
+    if !args.http_probe.is_empty() && image.tcp_ports.is_empty() {
+        bail!("--http-probe needs an exposed TCP port, and {image_ref} exposes none");
+    }
+    let continue_after = args.continue_after.unwrap_or(
+        if image.tcp_ports.is_empty() && args.exec.is_empty() && args.host_exec.is_empty() {
+            ContinueAfter::Exit
+        } else {
+            ContinueAfter::Probe
+        },
+    );
+
+    steps.step("attach", "attaching the eBPF probe");
+    let probe = Probe::attach().context("cannot attach the eBPF probe")?;
+
+    steps.step("start", "starting the container");
+    let session = session_name();
+    let id = docker::create(docker, image_ref, &image.tcp_ports, &session, None).await?;
+    cleanup.register(&id);
+    probe.watch_container(&id);
+    docker::start(docker, &id).await?;
+    let ports: HashMap<u16, u16> = docker::published_ports(docker, &id).await?;
+
+    steps.step("probe", "probing");
+    let mut results = Vec::new();
+    if !http.is_empty() {
+        for &cport in &image.tcp_ports {
+            let Some(&hport) = ports.get(&cport) else {
+                bail!("port {cport} of the container was not published");
+            };
+            probes::wait_ready(docker, &id, hport, Duration::from_secs(args.ready_timeout)).await?;
+            for p in &http {
+                results.push(probes::http(p, cport, hport).await?);
+            }
+        }
+    }
+    for cmd in &args.exec {
+        results.push(probes::exec(docker, &id, cmd).await?);
+    }
+    for cmd in &args.host_exec {
+        results.push(probes::host_exec(cmd, &ports).await?);
+    }
+
+    steps.step("stop", "stopping the container");
+    let stopped_by = match continue_after {
+        ContinueAfter::Probe => {
+            docker::stop(docker, &id).await?;
+            "slim"
+        }
+        ContinueAfter::Exit => {
+            steps.step("run", "waiting for the container to exit");
+            docker::wait_exit(docker, &id, None).await?;
+            "itself"
+        }
+        ContinueAfter::Seconds(n) => {
+            steps.step("run", "letting the container run");
+            if docker::wait_exit(docker, &id, Some(Duration::from_secs(n))).await? {
+                "itself"
+            } else {
+                docker::stop(docker, &id).await?;
+                "slim"
+            }
+        }
+    };
+    let (_, exit_code) = docker::state(docker, &id).await?;
+
+    steps.step("trace", "collecting the trace");
+    let trace = probe.finish().await.context("the probe failed")?;
+    Ok(Outcome { trace, probes: results, exit_code, stopped_by })
+}
