@@ -50,6 +50,10 @@ fi
 
 # --- Docker engine ----------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then
+    # A dockerd killed hard leaves its pid file behind, which blocks a restart.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        rm -f /var/run/docker.pid
+    fi
     log "starting dockerd (log: /var/log/slim-dockerd.log)"
     nohup dockerd >/var/log/slim-dockerd.log 2>&1 &
     for _ in $(seq 1 60); do

@@ -107,19 +107,43 @@ mod tests {
     #[test]
     fn contract_flags_parse() {
         let cli = Cli::try_parse_from([
-            "slim", "build", "app:1", "--tag", "app:1-slim", "--artifacts", "out",
-            "--http-probe", "GET /", "--http-probe", "POST /x", "--exec", "true",
-            "--host-exec", "curl $SLIM_HOST", "--continue-after", "5",
+            "slim",
+            "build",
+            "app:1",
+            "--tag",
+            "app:1-slim",
+            "--artifacts",
+            "out",
+            "--http-probe",
+            "GET /",
+            "--http-probe",
+            "POST /x",
+            "--exec",
+            "true",
+            "--host-exec",
+            "curl $SLIM_HOST",
+            "--continue-after",
+            "5",
         ])
         .unwrap();
-        let Command::Build(b) = cli.command else { panic!("not build") };
+        let Command::Build(b) = cli.command else {
+            panic!("not build")
+        };
         assert_eq!(b.probe.http_probe, ["GET /", "POST /x"]);
         assert_eq!(b.probe.continue_after, Some(ContinueAfter::Seconds(5)));
     }
 
     #[test]
     fn bad_continue_after_is_rejected() {
-        let r = Cli::try_parse_from(["slim", "profile", "x", "--artifacts", "d", "--continue-after", "soon"]);
+        let r = Cli::try_parse_from([
+            "slim",
+            "profile",
+            "x",
+            "--artifacts",
+            "d",
+            "--continue-after",
+            "soon",
+        ]);
         assert!(r.is_err());
     }
 }

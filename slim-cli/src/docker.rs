@@ -34,7 +34,9 @@ pub async fn connect() -> Result<Docker> {
 
 pub async fn inspect_image(docker: &Docker, image: &str) -> Result<ImageInfo> {
     let info = docker.inspect_image(image).await.map_err(|e| match e {
-        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        } => {
             anyhow!("image {image} is not in the Docker daemon; build, load or pull it first")
         }
         e => anyhow!("cannot inspect image {image}: {e}"),
@@ -80,7 +82,10 @@ pub async fn create(
         .collect();
     let config = Config {
         image: Some(image.to_string()),
-        labels: Some(HashMap::from([("slim.session".to_string(), session.to_string())])),
+        labels: Some(HashMap::from([(
+            "slim.session".to_string(),
+            session.to_string(),
+        )])),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
             // The Engine API takes the profile's JSON itself, not a path.
@@ -91,7 +96,13 @@ pub async fn create(
     };
     let name = format!("slim-{session}");
     let created = docker
-        .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+        .create_container(
+            Some(CreateContainerOptions {
+                name: name.as_str(),
+                platform: None,
+            }),
+            config,
+        )
         .await
         .with_context(|| format!("cannot create a container of {image}"))?;
     Ok(created.id)
@@ -106,11 +117,18 @@ pub async fn start(docker: &Docker, id: &str) -> Result<()> {
 
 /// Host ports published for each container TCP port.
 pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u16>> {
-    let info = docker.inspect_container(id, None::<InspectContainerOptions>).await?;
+    let info = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await?;
     let mut out = HashMap::new();
-    let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    let ports = info
+        .network_settings
+        .and_then(|n| n.ports)
+        .unwrap_or_default();
     for (key, bindings) in ports {
-        let Some(cport) = key.strip_suffix("/tcp").and_then(|p| p.parse().ok()) else { continue };
+        let Some(cport) = key.strip_suffix("/tcp").and_then(|p| p.parse().ok()) else {
+            continue;
+        };
         let host = bindings
             .unwrap_or_default()
             .into_iter()
@@ -125,7 +143,9 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
 
 /// Whether the container runs, and its exit code once it stopped.
 pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
-    let info = docker.inspect_container(id, None::<InspectContainerOptions>).await?;
+    let info = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await?;
     let state = info.state.unwrap_or_default();
     let running = state.running.unwrap_or(false);
     Ok((running, if running { None } else { state.exit_code }))
@@ -146,20 +166,31 @@ pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> 
 }
 
 pub async fn stop(docker: &Docker, id: &str) -> Result<()> {
-    match docker.stop_container(id, Some(StopContainerOptions { t: 10 })).await {
+    match docker
+        .stop_container(id, Some(StopContainerOptions { t: 10 }))
+        .await
+    {
         Ok(()) => Ok(()),
         // 304: already stopped.
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot stop container {}", short(id))),
     }
 }
 
 /// Removes a container; a missing one counts as removed.
 pub async fn remove(docker: &Docker, id: &str) -> Result<()> {
-    let opts = RemoveContainerOptions { force: true, v: true, link: false };
+    let opts = RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
     match docker.remove_container(id, Some(opts)).await {
         Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove container {}", short(id))),
     }
 }
@@ -206,15 +237,23 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ExecOutput> {
         StartExecResults::Attached { mut output, .. } => {
             while let Some(item) = output.next().await {
                 match item? {
-                    LogOutput::StdOut { message } => stdout.push_str(&String::from_utf8_lossy(&message)),
-                    LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+                    LogOutput::StdOut { message } => {
+                        stdout.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    LogOutput::StdErr { message } => {
+                        stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
                     _ => {}
                 }
             }
         }
         StartExecResults::Detached => bail!("exec {cmd:?} detached unexpectedly"),
     }
-    let exit_code = docker.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1);
+    let exit_code = docker
+        .inspect_exec(&created.id)
+        .await?
+        .exit_code
+        .unwrap_or(-1);
     tracing::debug!(cmd, exit_code, %stdout, "exec finished");
     Ok(ExecOutput { exit_code, stderr })
 }

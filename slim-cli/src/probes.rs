@@ -25,7 +25,10 @@ impl HttpProbe {
         if !path.starts_with('/') {
             bail!("the path of --http-probe {s:?} must start with /");
         }
-        Ok(Self { method: method.to_ascii_uppercase(), path: path.to_string() })
+        Ok(Self {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+        })
     }
 }
 
@@ -53,13 +56,24 @@ fn client() -> Result<reqwest::Client> {
 /// Waits until the app answers HTTP on `host_port` (any status), polling:
 /// docker-proxy accepts TCP connections before the app listens, so only an
 /// HTTP answer says the app is ready. Fails early if the container exits.
-pub async fn wait_ready(docker: &Docker, id: &str, host_port: u16, timeout: Duration) -> Result<()> {
+pub async fn wait_ready(
+    docker: &Docker,
+    id: &str,
+    host_port: u16,
+    timeout: Duration,
+) -> Result<()> {
     let client = client()?;
     let url = format!("http://127.0.0.1:{host_port}/");
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(10);
     loop {
-        if client.get(&url).timeout(Duration::from_secs(2)).send().await.is_ok() {
+        if client
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if !docker::state(docker, id).await?.0 {
@@ -85,11 +99,12 @@ pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Res
         .map_err(|_| anyhow!("invalid HTTP method {:?}", probe.method))?;
     let url = format!("http://127.0.0.1:{host_port}{}", probe.path);
     let start = Instant::now();
-    let resp = client
-        .request(method, &url)
-        .send()
-        .await
-        .with_context(|| format!("HTTP probe {} {} on port {container_port} got no answer", probe.method, probe.path))?;
+    let resp = client.request(method, &url).send().await.with_context(|| {
+        format!(
+            "HTTP probe {} {} on port {container_port} got no answer",
+            probe.method, probe.path
+        )
+    })?;
     let status = resp.status().as_u16();
     let _ = resp.bytes().await;
     Ok(ProbeResult {
@@ -127,15 +142,25 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ProbeResult> {
 pub async fn host_exec(cmd: &str, ports: &HashMap<u16, u16>) -> Result<ProbeResult> {
     let start = Instant::now();
     let mut command = tokio::process::Command::new("sh");
-    command.arg("-c").arg(cmd).env("SLIM_HOST", "127.0.0.1").kill_on_drop(true);
+    command
+        .arg("-c")
+        .arg(cmd)
+        .env("SLIM_HOST", "127.0.0.1")
+        .kill_on_drop(true);
     for (cport, hport) in ports {
         command.env(format!("SLIM_PORT_{cport}"), hport.to_string());
     }
-    let out = command.output().await.with_context(|| format!("cannot run --host-exec {cmd:?}"))?;
+    let out = command
+        .output()
+        .await
+        .with_context(|| format!("cannot run --host-exec {cmd:?}"))?;
     let code = out.status.code().unwrap_or(-1) as i64;
     if code != 0 {
         let err = String::from_utf8_lossy(&out.stderr);
-        bail!("--host-exec {cmd:?} exited with {code}: {}", err.trim().lines().last().unwrap_or(""));
+        bail!(
+            "--host-exec {cmd:?} exited with {code}: {}",
+            err.trim().lines().last().unwrap_or("")
+        );
     }
     Ok(ProbeResult {
         kind: "host-exec",
@@ -154,7 +179,13 @@ mod tests {
     #[test]
     fn parses_method_and_path() {
         let p = HttpProbe::parse("get /health").unwrap();
-        assert_eq!(p, HttpProbe { method: "GET".into(), path: "/health".into() });
+        assert_eq!(
+            p,
+            HttpProbe {
+                method: "GET".into(),
+                path: "/health".into()
+            }
+        );
         assert!(HttpProbe::parse("GET").is_err());
         assert!(HttpProbe::parse("GET health").is_err());
         assert!(HttpProbe::parse("GET / extra").is_err());

@@ -23,7 +23,12 @@ impl Steps {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        Self { bar, current: None, timings: BTreeMap::new(), quiet }
+        Self {
+            bar,
+            current: None,
+            timings: BTreeMap::new(),
+            quiet,
+        }
     }
 
     /// Ends the current step and starts `name`.
@@ -52,7 +57,10 @@ impl Steps {
     }
 
     pub fn timings_ms(&self) -> BTreeMap<String, u64> {
-        self.timings.iter().map(|(k, v)| (k.to_string(), v.as_millis() as u64)).collect()
+        self.timings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_millis() as u64))
+            .collect()
     }
 }
 

@@ -71,7 +71,11 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             mb(res.size_bytes),
             r.source.size_bytes as f64 / res.size_bytes.max(1) as f64
         )),
-        None => s.push_str(&format!("{} ({})\n", r.source.image, mb(r.source.size_bytes))),
+        None => s.push_str(&format!(
+            "{} ({})\n",
+            r.source.image,
+            mb(r.source.size_bytes)
+        )),
     }
     s.push_str(&format!(
         "files used: {} ({} found, {} missing); processes: {}; probes passed: {}\n",
@@ -87,8 +91,20 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         r.seccomp.allowed.len(),
         r.events.dropped
     ));
-    let steps: Vec<String> = r.timings_ms.iter().map(|(k, v)| format!("{k} {:.2}s", *v as f64 / 1e3)).collect();
-    s.push_str(&format!("time: {:.2}s ({})\n", total.as_secs_f64(), steps.join(", ")));
-    s.push_str(&format!("wrote {}/report.json and {}/seccomp.json", dir.display(), dir.display()));
+    let steps: Vec<String> = r
+        .timings_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {:.2}s", *v as f64 / 1e3))
+        .collect();
+    s.push_str(&format!(
+        "time: {:.2}s ({})\n",
+        total.as_secs_f64(),
+        steps.join(", ")
+    ));
+    s.push_str(&format!(
+        "wrote {}/report.json and {}/seccomp.json",
+        dir.display(),
+        dir.display()
+    ));
     s
 }

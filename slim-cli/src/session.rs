@@ -67,9 +67,15 @@ pub async fn run(
     let http: Vec<HttpProbe> = if args.no_http_probe {
         Vec::new()
     } else if args.http_probe.is_empty() {
-        vec![HttpProbe { method: "GET".into(), path: "/".into() }]
+        vec![HttpProbe {
+            method: "GET".into(),
+            path: "/".into(),
+        }]
     } else {
-        args.http_probe.iter().map(|s| HttpProbe::parse(s)).collect::<Result<_>>()?
+        args.http_probe
+            .iter()
+            .map(|s| HttpProbe::parse(s))
+            .collect::<Result<_>>()?
     };
     if !args.http_probe.is_empty() && image.tcp_ports.is_empty() {
         bail!("--http-probe needs an exposed TCP port, and {image_ref} exposes none");
@@ -138,5 +144,10 @@ pub async fn run(
 
     steps.step("trace", "collecting the trace");
     let trace = probe.finish().await.context("the probe failed")?;
-    Ok(Outcome { trace, probes: results, exit_code, stopped_by })
+    Ok(Outcome {
+        trace,
+        probes: results,
+        exit_code,
+        stopped_by,
+    })
 }

@@ -141,7 +141,9 @@ fn parse_format_offset(format: &str, name: &str) -> Option<u64> {
         if field != name {
             return None;
         }
-        let off = line.split(';').find_map(|p| p.trim().strip_prefix("offset:"))?;
+        let off = line
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("offset:"))?;
         off.trim().parse().ok()
     })
 }

@@ -50,13 +50,19 @@ mod tests {
     #[test]
     fn relative_paths_join_the_base_outermost_first() {
         let b = base(&["share", "usr"]);
-        assert_eq!(absolute("base-files/motd", &b), "/usr/share/base-files/motd");
+        assert_eq!(
+            absolute("base-files/motd", &b),
+            "/usr/share/base-files/motd"
+        );
     }
 
     #[test]
     fn dot_dot_and_dot_and_slashes_normalise() {
         let b = base(&["doc", "share", "usr"]);
-        assert_eq!(absolute("../../lib//./os-release", &b), "/usr/lib/os-release");
+        assert_eq!(
+            absolute("../../lib//./os-release", &b),
+            "/usr/lib/os-release"
+        );
         assert_eq!(absolute("../../../../..", &b), "/");
         assert_eq!(absolute("/a/./b/../c/", &[]), "/a/c");
     }

@@ -70,7 +70,8 @@ impl Probe {
                 .ok_or(ProbeError::Map(name))?
                 .try_into()
                 .map_err(|e| ProbeError::Program { name, source: e })?;
-            prog.load().map_err(|e| ProbeError::Program { name, source: e })?;
+            prog.load()
+                .map_err(|e| ProbeError::Program { name, source: e })?;
             prog.attach(category, tracepoint)
                 .map_err(|e| ProbeError::Program { name, source: e })?;
         }
@@ -83,8 +84,8 @@ impl Probe {
             config,
         };
         // SAFETY: the ring buffer owns its fd and lives inside the AsyncFd.
-        let fd = unsafe { AsyncFd::register(events) }
-            .map_err(|e| ProbeError::Reader(e.to_string()))?;
+        let fd =
+            unsafe { AsyncFd::register(events) }.map_err(|e| ProbeError::Reader(e.to_string()))?;
         let reader = tokio::spawn(reader.run(fd, watch_rx, stop_rx));
         tracing::debug!(host_mntns, "probe attached");
         Ok(Self {
@@ -119,7 +120,9 @@ impl Probe {
             .map_err(|e| ProbeError::Reader(e.to_string()))??;
         let mntns = reader.target.ok_or(ProbeError::NotSeen)?;
         let bits = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
-            self.ebpf.map("SYSCALLS").ok_or(ProbeError::Map("SYSCALLS"))?,
+            self.ebpf
+                .map("SYSCALLS")
+                .ok_or(ProbeError::Map("SYSCALLS"))?,
         )
         .map_err(|_| ProbeError::Map("SYSCALLS"))?
         .get(&mntns, 0)
@@ -147,13 +150,10 @@ impl Probe {
 }
 
 fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
-    let map = PerCpuArray::<_, u64>::try_from(ebpf.map("COUNTERS").ok_or(ProbeError::Map("COUNTERS"))?)
-        .map_err(|_| ProbeError::Map("COUNTERS"))?;
-    let sum = |c: Counter| -> u64 {
-        map.get(&(c as u32), 0)
-            .map(|v| v.iter().sum())
-            .unwrap_or(0)
-    };
+    let map =
+        PerCpuArray::<_, u64>::try_from(ebpf.map("COUNTERS").ok_or(ProbeError::Map("COUNTERS"))?)
+            .map_err(|_| ProbeError::Map("COUNTERS"))?;
+    let sum = |c: Counter| -> u64 { map.get(&(c as u32), 0).map(|v| v.iter().sum()).unwrap_or(0) };
     Ok(Counters {
         ring_full: sum(Counter::RingFull),
         pending_full: sum(Counter::PendingFull),

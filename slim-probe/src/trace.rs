@@ -245,7 +245,13 @@ mod tests {
     fn merges_accesses_per_path_and_keeps_failures() {
         let events = vec![
             ev(EventKind::Exec, 0, 0, "/bin/app", &[]),
-            ev(EventKind::Path, 257, 3, "motd", &["base-files", "share", "usr"]),
+            ev(
+                EventKind::Path,
+                257,
+                3,
+                "motd",
+                &["base-files", "share", "usr"],
+            ),
             ev(EventKind::Path, 262, 0, "/usr/share/base-files/motd", &[]),
             ev(EventKind::Path, 257, -2, "/missing", &[]),
             Event {
@@ -255,7 +261,10 @@ mod tests {
         ];
         let t = assemble(&events, 7, None, &Counters::default(), Arch::X86_64);
         let paths: Vec<_> = t.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["/bin/app", "/missing", "/usr/share/base-files/motd"]);
+        assert_eq!(
+            paths,
+            ["/bin/app", "/missing", "/usr/share/base-files/motd"]
+        );
         let motd = &t.files[2];
         assert!(motd.ok);
         assert_eq!(motd.access, [Access::Open, Access::Stat].into());

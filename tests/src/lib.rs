@@ -1,1 +1,271 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by slim's end-to-end tests: fixture images, running the
+//! `slim` binary, and containers that are removed even when a test fails.
+//!
+//! The tests need root, a Docker daemon and eBPF. A plain `cargo test`
+//! skips them with a printed reason when those are missing; with
+//! `SLIM_E2E=require` (set by `scripts/test.sh`, the README's command, and by
+//! CI) a missing prerequisite fails the test instead.
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::Mutex,
+};
+
+use serde_json::Value;
+
+/// Whether the end-to-end prerequisites are here. Prints why not and returns
+/// false (skip), or panics when `SLIM_E2E=require`.
+pub fn e2e_ready() -> bool {
+    let missing = if unsafe { libc::geteuid() } != 0 {
+        Some("not running as root")
+    } else if !Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        Some("no Docker daemon answers")
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        Some("the kernel has no BTF")
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(why) if std::env::var("SLIM_E2E").as_deref() == Ok("require") => {
+            panic!("end-to-end prerequisites missing: {why} (run scripts/setup.sh)")
+        }
+        Some(why) => {
+            eprintln!("skipping end-to-end test: {why}; scripts/test.sh runs it");
+            false
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The image reference of a fixture, built on first use (cached by tag).
+pub fn fixture(name: &str) -> String {
+    static BUILT: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let map = built.get_or_insert_with(HashMap::new);
+    if let Some(r) = map.get(name) {
+        return r.clone();
+    }
+    let out = Command::new("bash")
+        .arg(repo_root().join("tests/fixtures/build.sh"))
+        .arg(name)
+        .output()
+        .expect("run tests/fixtures/build.sh");
+    assert!(
+        out.status.success(),
+        "building fixture {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    map.insert(name.to_string(), image.clone());
+    image
+}
+
+/// The `slim` binary of this build (target/<profile>/slim).
+pub fn slim_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("slim");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh artifacts directory under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p =
+            std::env::temp_dir().join(format!("slim-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `slim ARGS` and returns its output.
+pub fn slim(args: &[&str]) -> Output {
+    Command::new(slim_bin())
+        .args(args)
+        .output()
+        .expect("run slim")
+}
+
+/// Runs `slim profile IMAGE --artifacts DIR EXTRA...`; panics with its stderr
+/// unless it succeeds; returns report.json.
+pub fn profile(image: &str, dir: &TempDir, extra: &[&str]) -> Value {
+    let d = dir.0.to_str().unwrap();
+    let mut args = vec!["profile", image, "--artifacts", d];
+    args.extend_from_slice(extra);
+    let out = slim(&args);
+    assert!(
+        out.status.success(),
+        "slim {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_json(&dir.0.join("report.json"))
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The report's file record for `path`, if any.
+pub fn file<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+}
+
+pub fn paths(report: &Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn syscalls(report: &Value) -> Vec<String> {
+    report["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Containers of `image` with slim's session label: a test checks none are left.
+pub fn slim_containers(image: &str) -> Vec<String> {
+    let ancestor = format!("ancestor={image}");
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=slim.session",
+            "--filter",
+            &ancestor,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A container started with `docker run -d`, removed on drop.
+pub struct Container {
+    pub id: String,
+}
+
+impl Container {
+    pub fn run(args: &[&str]) -> Self {
+        let out = Command::new("docker")
+            .arg("run")
+            .arg("-d")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker run {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            id: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        }
+    }
+
+    /// The host port published for a container TCP port.
+    pub fn port(&self, port: u16) -> u16 {
+        let out = Command::new("docker")
+            .args(["port", &self.id, &port.to_string()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("127.0.0.1"))
+            .expect("a port on 127.0.0.1");
+        line.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    pub fn logs(&self) -> String {
+        let out = Command::new("docker")
+            .args(["logs", &self.id])
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.id])
+            .output();
+    }
+}
+
+/// GET http://127.0.0.1:PORT/PATH with curl, retrying until the app answers;
+/// returns (status, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    for _ in 0..100 {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-m",
+                "2",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://127.0.0.1:{port}{path}"),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some((body, code)) = text.rsplit_once('\n') {
+            if let Ok(code) = code.parse::<u16>() {
+                if code != 0 {
+                    return (code, body.to_string());
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no HTTP answer on 127.0.0.1:{port}{path}");
+}

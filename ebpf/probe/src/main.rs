@@ -23,8 +23,8 @@ use core::ffi::c_void;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
         bpf_probe_read_kernel,
+        gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
     },
     macros::{map, tracepoint},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -33,10 +33,10 @@ use aya_ebpf::{
 };
 use slim_ebpf_common::{
     Counter, EventBuf, EventKind, Layout, Pending, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
-    COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, EVENTS_RING_BYTES, FLAG_BASE,
-    FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT,
-    FLAG_PATH_TRUNCATED, HEADER_SIZE, MAX_DEPTH, MAX_MNTNS, MAX_PENDING, MAX_TRACKED, NAME_MAX,
-    PATH_MAX, SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
+    COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
+    FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
+    MAX_DEPTH, MAX_MNTNS, MAX_PENDING, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER,
+    SYSCALL_BITS, SYSCALL_WORDS,
 };
 
 /// Kernel struct and tracepoint field offsets, set by the loader.

@@ -51,7 +51,11 @@ pub async fn probe_image(
     let report = Report {
         slim_version: env!("CARGO_PKG_VERSION"),
         command,
-        source: ImageRef { image: image.to_string(), id: info.id.clone(), size_bytes: info.size_bytes },
+        source: ImageRef {
+            image: image.to_string(),
+            id: info.id.clone(),
+            size_bytes: info.size_bytes,
+        },
         result: None,
         files: trace.files,
         syscalls: trace.syscalls,
@@ -64,7 +68,10 @@ pub async fn probe_image(
         events: trace.events,
         processes: trace.processes,
         probes: outcome.probes,
-        container: ContainerSummary { exit_code: outcome.exit_code, stopped_by: outcome.stopped_by },
+        container: ContainerSummary {
+            exit_code: outcome.exit_code,
+            stopped_by: outcome.stopped_by,
+        },
         timings_ms: steps.timings_ms(),
     };
     report::write_json(dir, "report.json", &report)?;
