@@ -18,4 +18,10 @@ cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour >/dev/null
 step "tests"
-SLIM_E2E=require cargo test --no-fail-fast
+# --all-targets: unit and end-to-end tests (no doc tests; the crates have none).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+SLIM_E2E=require cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ {p += $4; f += $6} END {printf "\ntests: %d passed, %d failed\n", p, f}' "$log"
+exit "$status"

@@ -44,14 +44,29 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
         fdt_max_fds: off("fdtable", "max_fds")?,
         fdt_fd: off("fdtable", "fd")?,
         file_f_path: off("file", "f_path")?,
-        tp_enter_id: field("raw_syscalls/sys_enter", "id")?,
-        tp_enter_args: field("raw_syscalls/sys_enter", "args")?,
-        tp_exit_ret: field("raw_syscalls/sys_exit", "ret")?,
+        regs_args: syscall_arg_offsets(&btf)?,
         tp_exec_filename: field("sched/sched_process_exec", "filename")?,
         tp_fork_parent_pid: field("sched/sched_process_fork", "parent_pid")?,
         tp_fork_child_pid: field("sched/sched_process_fork", "child_pid")?,
         tp_exit_pid: field("sched/sched_process_exit", "pid")?,
     })
+}
+
+/// Where the six syscall arguments are in `struct pt_regs`.
+fn syscall_arg_offsets(btf: &Btf) -> Result<[u64; 6], ProbeError> {
+    let mut out = [0u64; 6];
+    if cfg!(target_arch = "aarch64") {
+        // arm64: x0..x5 are regs[0..5] (x0 stays the first argument on entry).
+        let regs = member_offset(btf, "pt_regs", "regs")?;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = regs + 8 * i as u64;
+        }
+    } else {
+        for (o, reg) in out.iter_mut().zip(["di", "si", "dx", "r10", "r8", "r9"]) {
+            *o = member_offset(btf, "pt_regs", reg)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Byte offset of `path` (dot-separated members) inside `struct name`,

@@ -1,13 +1,17 @@
 //! Loads and attaches the eBPF programs, reads the ring buffer while the
 //! container runs, and turns everything into a [`Trace`] when it is done.
-use std::{collections::HashMap, os::unix::fs::MetadataExt};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{Hash, Hasher},
+    os::unix::fs::MetadataExt,
+};
 
 use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::TracePoint,
+    programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use slim_ebpf_common::{Counter, EventKind, SyscallBits};
+use slim_ebpf_common::{Counter, EventKind, SyscallBits, DRAIN_INTERVAL_MS};
 use tokio::{
     io::unix::AsyncFd,
     sync::{oneshot, watch},
@@ -24,9 +28,11 @@ use crate::{
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/programs"));
 
-const PROGRAMS: [(&str, &str, &str); 5] = [
-    ("sys_enter", "raw_syscalls", "sys_enter"),
-    ("sys_exit", "raw_syscalls", "sys_exit"),
+/// Raw tracepoints: called on every syscall of the machine, so the cheapest
+/// kind (no perf trace buffer is filled for them).
+const RAW_PROGRAMS: [&str; 2] = ["sys_enter", "sys_exit"];
+
+const PROGRAMS: [(&str, &str, &str); 3] = [
     ("sched_process_exec", "sched", "sched_process_exec"),
     ("sched_process_fork", "sched", "sched_process_fork"),
     ("sched_process_exit", "sched", "sched_process_exit"),
@@ -64,6 +70,17 @@ impl Probe {
         let config: Array<MapData, u64> =
             Array::try_from(ebpf.take_map("CONFIG").ok_or(ProbeError::Map("CONFIG"))?)
                 .map_err(|_| ProbeError::Map("CONFIG"))?;
+        for name in RAW_PROGRAMS {
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(ProbeError::Map(name))?
+                .try_into()
+                .map_err(|e| ProbeError::Program { name, source: e })?;
+            prog.load()
+                .map_err(|e| ProbeError::Program { name, source: e })?;
+            prog.attach(name)
+                .map_err(|e| ProbeError::Program { name, source: e })?;
+        }
         for (name, category, tracepoint) in PROGRAMS {
             let prog: &mut TracePoint = ebpf
                 .program_mut(name)
@@ -82,6 +99,8 @@ impl Probe {
             uts_mntns: HashMap::new(),
             target: None,
             config,
+            seen: HashSet::new(),
+            duplicates: 0,
         };
         // SAFETY: the ring buffer owns its fd and lives inside the AsyncFd.
         let fd =
@@ -111,42 +130,46 @@ impl Probe {
 
     /// Stops reading after draining every event, and assembles the trace of
     /// the watched container. Call it after the container has stopped.
-    pub async fn finish(mut self) -> Result<Trace, ProbeError> {
-        if let Some(stop) = self.stop.take() {
+    pub async fn finish(self) -> Result<Trace, ProbeError> {
+        let Probe {
+            ebpf, stop, reader, ..
+        } = self;
+        if let Some(stop) = stop {
             let _ = stop.send(());
         }
-        let reader = (&mut self.reader)
+        let reader = reader
             .await
             .map_err(|e| ProbeError::Reader(e.to_string()))??;
         let mntns = reader.target.ok_or(ProbeError::NotSeen)?;
-        let bits = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
-            self.ebpf
-                .map("SYSCALLS")
-                .ok_or(ProbeError::Map("SYSCALLS"))?,
-        )
-        .map_err(|_| ProbeError::Map("SYSCALLS"))?
-        .get(&mntns, 0)
-        .ok()
-        .map(|per_cpu| {
-            let mut all = SyscallBits {
-                words: [0; slim_ebpf_common::SYSCALL_WORDS],
-            };
-            for cpu in per_cpu.iter() {
-                for (a, b) in all.words.iter_mut().zip(cpu.words) {
-                    *a |= b;
-                }
-            }
-            all
-        });
-        let counters = read_counters(&self.ebpf)?;
-        Ok(assemble(
-            &reader.events,
-            mntns,
-            bits,
-            &counters,
-            Arch::native(),
-        ))
+        let bits = read_bits(&ebpf, mntns)?;
+        let counters = read_counters(&ebpf)?;
+        tracing::debug!(duplicates = reader.duplicates, "duplicate events skipped");
+        // Detaching waits for an RCU grace period per tracepoint; nothing
+        // needs to wait for it, so it happens on a thread of its own.
+        std::thread::spawn(move || drop(ebpf));
+        let mut trace = assemble(&reader.events, mntns, bits, &counters, Arch::native());
+        trace.events.duplicates = reader.duplicates;
+        Ok(trace)
     }
+}
+
+/// The target's syscall bitmap, ORed over CPUs.
+fn read_bits(ebpf: &Ebpf, mntns: u64) -> Result<Option<SyscallBits>, ProbeError> {
+    let map = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
+        ebpf.map("SYSCALLS").ok_or(ProbeError::Map("SYSCALLS"))?,
+    )
+    .map_err(|_| ProbeError::Map("SYSCALLS"))?;
+    Ok(map.get(&mntns, 0).ok().map(|per_cpu| {
+        let mut all = SyscallBits {
+            words: [0; slim_ebpf_common::SYSCALL_WORDS],
+        };
+        for cpu in per_cpu.iter() {
+            for (a, b) in all.words.iter_mut().zip(cpu.words) {
+                *a |= b;
+            }
+        }
+        all
+    }))
 }
 
 fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
@@ -170,6 +193,21 @@ struct Reader {
     uts_mntns: HashMap<String, u64>,
     target: Option<u64>,
     config: Array<MapData, u64>,
+    seen: HashSet<u64>,
+    duplicates: u64,
+}
+
+/// A hash of a record with its thread id zeroed.
+fn dedup_key(record: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let tid = std::mem::offset_of!(slim_ebpf_common::EventHeader, tid);
+    if record.len() >= tid + 4 {
+        record[..tid].hash(&mut h);
+        record[tid + 4..].hash(&mut h);
+    } else {
+        record.hash(&mut h);
+    }
+    h.finish()
 }
 
 impl Reader {
@@ -180,6 +218,9 @@ impl Reader {
         mut stop: oneshot::Receiver<()>,
     ) -> Result<Self, ProbeError> {
         let mut watched: Option<String> = None;
+        // Events are written without a wakeup until much is waiting.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(DRAIN_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -194,6 +235,9 @@ impl Reader {
                         self.pick_target(watched.as_deref());
                     }
                 }
+                _ = tick.tick() => {
+                    self.drain(fd.get_mut(), watched.as_deref());
+                }
                 guard = fd.readable_mut() => {
                     let mut guard = guard.map_err(|e| ProbeError::Reader(e.to_string()))?;
                     self.drain(guard.get_inner_mut(), watched.as_deref());
@@ -205,6 +249,13 @@ impl Reader {
 
     fn drain(&mut self, ring: &mut RingBuf<MapData>, watched: Option<&str>) {
         while let Some(item) = ring.next() {
+            // A server repeats the same accesses for every request: an event
+            // equal to one seen before (thread id aside) adds nothing, and
+            // is dropped here before any decoding or allocation.
+            if !self.seen.insert(dedup_key(&item)) {
+                self.duplicates += 1;
+                continue;
+            }
             let Some(ev) = decode(&item) else { continue };
             if ev.kind == EventKind::Exec && !ev.uts.is_empty() {
                 let first = !self.uts_mntns.contains_key(&ev.uts);

@@ -59,8 +59,11 @@ pub struct Process {
 /// Counts that say how complete the trace is.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct EventStats {
-    /// Events of this container that were received.
+    /// Distinct events of this container that were received.
     pub received: u64,
+    /// Events equal to one already received (a server repeating itself),
+    /// skipped before decoding; counted over all containers.
+    pub duplicates: u64,
     /// Events or records lost, all reasons together: zero means complete.
     pub dropped: u64,
     pub dropped_by_reason: BTreeMap<String, u64>,

@@ -11,6 +11,12 @@
 
 /// Ring buffer carrying events to user space (bytes, a power of two).
 pub const EVENTS_RING_BYTES: u32 = 64 << 20;
+/// Data waiting in the ring buffer above which an event wakes the reader;
+/// below it events are written without a wakeup (a wakeup is an IPI, a VM
+/// exit under virtualisation) and the reader drains on a short timer.
+pub const WAKEUP_BYTES: u64 = 4 << 20;
+/// How often the reader drains the ring buffer without a wakeup (ms).
+pub const DRAIN_INTERVAL_MS: u64 = 10;
 /// Mount namespaces whose syscalls can be recorded at once.
 pub const MAX_MNTNS: u32 = 1024;
 /// Tasks (threads) followed at once.
@@ -187,10 +193,9 @@ pub struct Layout {
     pub fdt_max_fds: u64,
     pub fdt_fd: u64,
     pub file_f_path: u64,
-    /// raw_syscalls:sys_enter `id` and `args`, sys_exit `ret`.
-    pub tp_enter_id: u64,
-    pub tp_enter_args: u64,
-    pub tp_exit_ret: u64,
+    /// Offsets in `struct pt_regs` of the six syscall arguments (the raw
+    /// `sys_enter` tracepoint passes the registers, not the arguments).
+    pub regs_args: [u64; 6],
     /// sched:sched_process_exec `filename` (a __data_loc field).
     pub tp_exec_filename: u64,
     /// sched:sched_process_fork `parent_pid`, `child_pid`.
@@ -211,4 +216,4 @@ mod pod {
 
 // Layout checks: these types cross the kernel boundary.
 const _: () = assert!(HEADER_SIZE == 96);
-const _: () = assert!(core::mem::size_of::<Layout>() == 29 * 8);
+const _: () = assert!(core::mem::size_of::<Layout>() == 32 * 8);

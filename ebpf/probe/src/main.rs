@@ -1,11 +1,12 @@
 //! slim's eBPF programs. Tracepoints only (no kprobes, fentry or LSM), so they
 //! load on locked-down kernels and the widest range of versions.
 //!
-//! - `raw_syscalls:sys_enter`: for tasks outside the host's mount namespace
+//! - raw tracepoint `sys_enter` (raw, not the perf-based `raw_syscalls`
+//!   one: it runs on every syscall of the machine and costs far less): for tasks outside the host's mount namespace
 //!   that run under a seccomp filter, set the syscall's bit in the bitmap of
 //!   their mount namespace (no event per syscall). For followed tasks, keep a
 //!   file syscall's arguments until it returns.
-//! - `raw_syscalls:sys_exit`: for a kept file syscall, read its path(s), resolve
+//! - raw tracepoint `sys_exit`: for a kept file syscall, read its path(s), resolve
 //!   the base directory of relative ones, and send a `Path` event.
 //! - `sched:sched_process_exec`: an exec outside the host's mount namespace
 //!   starts following the task and sends an `Exec` event.
@@ -26,9 +27,9 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
         gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
     },
-    macros::{map, tracepoint},
+    macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::TracePointContext,
+    programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
 use slim_ebpf_common::{
@@ -36,8 +37,13 @@ use slim_ebpf_common::{
     COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
     FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
     MAX_DEPTH, MAX_MNTNS, MAX_PENDING, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER,
-    SYSCALL_BITS, SYSCALL_WORDS,
+    SYSCALL_BITS, SYSCALL_WORDS, WAKEUP_BYTES,
 };
+
+// bpf_ringbuf_output flags and bpf_ringbuf_query selectors (uapi/linux/bpf.h).
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
 
 /// Kernel struct and tracepoint field offsets, set by the loader.
 #[no_mangle]
@@ -64,9 +70,7 @@ static LAYOUT: Layout = Layout {
     fdt_max_fds: 0,
     fdt_fd: 0,
     file_f_path: 0,
-    tp_enter_id: 0,
-    tp_enter_args: 0,
-    tp_exit_ret: 0,
+    regs_args: [0; 6],
     tp_exec_filename: 0,
     tp_fork_parent_pid: 0,
     tp_fork_child_pid: 0,
@@ -147,20 +151,28 @@ fn recorded_mntns(task: u64) -> Option<u64> {
     Some(mntns)
 }
 
-#[tracepoint]
-pub fn sys_enter(ctx: TracePointContext) -> u32 {
+/// Argument `n` of a raw tracepoint.
+#[inline(always)]
+fn raw_arg(ctx: &RawTracePointContext, n: usize) -> u64 {
+    // SAFETY: raw tracepoint contexts are arrays of u64 arguments; sys_enter
+    // and sys_exit have two.
+    unsafe { *(ctx.as_ptr() as *const u64).add(n) }
+}
+
+/// `sys_enter(struct pt_regs *regs, long id)`.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     let _ = try_sys_enter(&ctx);
     0
 }
 
-fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i64> {
+fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
     // SAFETY: helpers without preconditions.
     let task = unsafe { bpf_get_current_task() };
     let Some(mntns) = recorded_mntns(task) else {
         return Ok(());
     };
-    // SAFETY: the offset comes from the tracepoint's format file.
-    let nr: i64 = unsafe { ctx.read_at(layout!(tp_enter_id) as usize)? };
+    let nr = raw_arg(ctx, 1) as i64;
     if nr < 0 {
         return Ok(());
     }
@@ -179,11 +191,11 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i64> {
         if unsafe { TRACKED.get(&tid) }.is_none() {
             return Ok(());
         }
-        let base = layout!(tp_enter_args) as usize;
+        let regs = raw_arg(ctx, 0);
+        let offsets = layout!(regs_args);
         let mut pending = Pending { nr, args: [0; 6] };
-        for (i, arg) in pending.args.iter_mut().enumerate() {
-            // SAFETY: six u64 arguments at the format file's offset.
-            *arg = unsafe { ctx.read_at(base + i * 8)? };
+        for (arg, off) in pending.args.iter_mut().zip(offsets) {
+            *arg = read(regs + off)?;
         }
         if PENDING.insert(&tid, &pending, 0).is_err() {
             count(Counter::PendingFull);
@@ -219,13 +231,14 @@ fn record_syscall(mntns: u64, nr: u64) {
     unsafe { (*bits).words[word] |= 1u64 << (nr & 63) };
 }
 
-#[tracepoint]
-pub fn sys_exit(ctx: TracePointContext) -> u32 {
+/// `sys_exit(struct pt_regs *regs, long ret)`.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let _ = try_sys_exit(&ctx);
     0
 }
 
-fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i64> {
+fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied out before the entry is removed.
     let pending = match unsafe { PENDING.get(&tid) } {
@@ -233,8 +246,7 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i64> {
         None => return Ok(()),
     };
     let _ = PENDING.remove(&tid);
-    // SAFETY: the offset comes from the tracepoint's format file.
-    let ret: i64 = unsafe { ctx.read_at(layout!(tp_exit_ret) as usize)? };
+    let ret = raw_arg(ctx, 1) as i64;
     // A successful exec replaced the memory the path was in; the exec
     // tracepoint reported it already.
     if (pending.nr == syscalls::EXECVE || pending.nr == syscalls::EXECVEAT) && ret == 0 {
@@ -468,13 +480,18 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
 fn output(buf: &mut EventBuf, size: usize) -> Result<(), i64> {
     let max = core::mem::size_of::<EventBuf>();
     let size = if size > max { max } else { size };
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) > WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
     // SAFETY: size is bounded by the scratch buffer's size.
     let ret = unsafe {
         bpf_ringbuf_output(
             &EVENTS as *const RingBuf as *mut c_void,
             buf as *mut EventBuf as *mut c_void,
             size as u64,
-            0,
+            flags,
         )
     };
     if ret < 0 {
