@@ -36,6 +36,34 @@ pub struct BuildArgs {
     pub artifacts: PathBuf,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    /// Keep this path of the image too: a file, or a directory with all it holds.
+    #[arg(long = "include-path", value_name = "PATH")]
+    pub include_path: Vec<String>,
+    /// Keep this binary (a path, or a name looked up in the usual PATH) and
+    /// the libraries it loads.
+    #[arg(long = "include-bin", value_name = "BIN")]
+    pub include_bin: Vec<String>,
+    /// Keep a shell and basic tools (sh, ls, cat, ...), for debugging.
+    #[arg(long)]
+    pub include_shell: bool,
+    /// Leave out paths matching this glob (`**` crosses directories); a path
+    /// the container used is left out with a warning.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Also write the image as an OCI image layout: oci:DIR.
+    #[arg(long, value_name = "oci:DIR", value_parser = parse_output)]
+    pub output: Option<PathBuf>,
+    /// After building, run TAG under the profile, replay the probes, and fail
+    /// if one that passed on IMAGE fails or answers differently.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+fn parse_output(s: &str) -> Result<PathBuf, String> {
+    s.strip_prefix("oci:")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("expected oci:DIR, not {s:?}"))
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +99,9 @@ pub struct ProbeArgs {
     /// image exposes ports or probes are given, else exit].
     #[arg(long, value_name = "probe|exit|SECONDS", value_parser = parse_continue_after)]
     pub continue_after: Option<ContinueAfter>,
+    /// Seconds the app gets to stop after its stop signal before it is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: i64,
     /// Seconds to wait for the app to answer HTTP before failing.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub ready_timeout: u64,

@@ -165,9 +165,9 @@ pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> 
     }
 }
 
-pub async fn stop(docker: &Docker, id: &str) -> Result<()> {
+pub async fn stop(docker: &Docker, id: &str, timeout: i64) -> Result<()> {
     match docker
-        .stop_container(id, Some(StopContainerOptions { t: 10 }))
+        .stop_container(id, Some(StopContainerOptions { t: timeout }))
         .await
     {
         Ok(()) => Ok(()),

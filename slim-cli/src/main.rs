@@ -5,6 +5,7 @@ mod commands;
 mod docker;
 mod probes;
 mod progress;
+mod rebuild;
 mod report;
 mod seccomp;
 mod session;
@@ -35,10 +36,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Build(args) => commands::build::run(args).await,
-            Command::Profile(args) => commands::profile::run(args).await,
-        }
+        // Containers are registered here so they are removed whatever
+        // happens, Ctrl-C included (the command's future is then dropped).
+        let cleanup = session::Cleanup::default();
+        let command = async {
+            match cli.command {
+                Command::Build(args) => commands::build::run(args, cleanup.clone()).await,
+                Command::Profile(args) => commands::profile::run(args, cleanup.clone()).await,
+            }
+        };
+        let result = tokio::select! {
+            r = command => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C); containers removed")),
+        };
+        cleanup.run().await;
+        result
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,7 +22,31 @@ pub struct Report {
     pub processes: Vec<Process>,
     pub probes: Vec<ProbeResult>,
     pub container: ContainerSummary,
+    /// `slim build`: every path in the minimal image and why it is there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptPath>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerSummary>,
+    /// `slim build --verify`: the probes replayed on the minimal image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Vec<ProbeResult>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeptPath {
+    pub path: String,
+    pub reason: crate::rebuild::closure::Reason,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerSummary {
+    /// sha256 of the uncompressed layer (its diff ID).
+    pub digest: String,
+    pub size_bytes: u64,
+    pub entries: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +109,19 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         r.processes.len(),
         r.probes.len()
     ));
+    if let Some(layer) = &r.layer {
+        s.push_str(&format!(
+            "paths kept in the image: {} ({})\n",
+            layer.entries,
+            mb(layer.size_bytes)
+        ));
+    }
+    if let Some(v) = &r.verify {
+        s.push_str(&format!(
+            "verified: {} probes pass on the minimal image under the profile\n",
+            v.len()
+        ));
+    }
     s.push_str(&format!(
         "syscalls observed: {}; allowed by the profile: {}; events lost: {}\n",
         r.syscalls.len(),

@@ -19,28 +19,48 @@ use crate::{
     progress::Steps,
 };
 
-/// Containers to remove when the command ends, however it ends.
+/// Containers to remove when the command ends, however it ends (main runs
+/// it after the command, also on Ctrl-C).
 #[derive(Clone, Default)]
 pub struct Cleanup(Arc<Mutex<Vec<String>>>);
 
 impl Cleanup {
     pub fn register(&self, id: &str) {
-        self.0.lock().unwrap().push(id.to_string());
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.to_string());
     }
 
-    pub async fn run(&self, docker: &Docker) {
-        let ids = std::mem::take(&mut *self.0.lock().unwrap());
+    pub async fn run(&self) {
+        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        if ids.is_empty() {
+            return;
+        }
+        let Ok(docker) = docker::connect().await else {
+            eprintln!("slim: warning: cannot reach Docker to remove containers {ids:?}");
+            return;
+        };
         for id in ids {
-            if let Err(e) = docker::remove(docker, &id).await {
+            if let Err(e) = docker::remove(&docker, &id).await {
                 eprintln!("slim: warning: {e:#}");
             }
         }
     }
 }
 
+/// How a session runs the container.
+#[derive(Default)]
+pub struct Options {
+    /// Attach the probe and return a trace.
+    pub trace: bool,
+    /// Run under this seccomp profile (JSON) instead of Docker's default.
+    pub seccomp: Option<String>,
+}
+
 /// What a session produced.
 pub struct Outcome {
-    pub trace: Trace,
+    pub trace: Option<Trace>,
     pub probes: Vec<ProbeResult>,
     pub exit_code: Option<i64>,
     /// "slim" when slim stopped the container, "itself" when it exited.
@@ -61,6 +81,7 @@ pub async fn run(
     image_ref: &str,
     image: &ImageInfo,
     args: &ProbeArgs,
+    opts: &Options,
     cleanup: &Cleanup,
     steps: &mut Steps,
 ) -> Result<Outcome> {
@@ -88,14 +109,27 @@ pub async fn run(
         },
     );
 
-    steps.step("attach", "attaching the eBPF probe");
-    let probe = Probe::attach().context("cannot attach the eBPF probe")?;
+    let probe = if opts.trace {
+        steps.step("attach", "attaching the eBPF probe");
+        Some(Probe::attach().context("cannot attach the eBPF probe")?)
+    } else {
+        None
+    };
 
-    steps.step("start", "starting the container");
+    steps.step("start", &format!("starting a container of {image_ref}"));
     let session = session_name();
-    let id = docker::create(docker, image_ref, &image.tcp_ports, &session, None).await?;
+    let id = docker::create(
+        docker,
+        image_ref,
+        &image.tcp_ports,
+        &session,
+        opts.seccomp.as_deref(),
+    )
+    .await?;
     cleanup.register(&id);
-    probe.watch_container(&id);
+    if let Some(p) = &probe {
+        p.watch_container(&id);
+    }
     docker::start(docker, &id).await?;
     let ports: HashMap<u16, u16> = docker::published_ports(docker, &id).await?;
 
@@ -122,7 +156,7 @@ pub async fn run(
     steps.step("stop", "stopping the container");
     let stopped_by = match continue_after {
         ContinueAfter::Probe => {
-            docker::stop(docker, &id).await?;
+            docker::stop(docker, &id, args.stop_timeout).await?;
             "slim"
         }
         ContinueAfter::Exit => {
@@ -135,15 +169,21 @@ pub async fn run(
             if docker::wait_exit(docker, &id, Some(Duration::from_secs(n))).await? {
                 "itself"
             } else {
-                docker::stop(docker, &id).await?;
+                docker::stop(docker, &id, args.stop_timeout).await?;
                 "slim"
             }
         }
     };
     let (_, exit_code) = docker::state(docker, &id).await?;
 
-    steps.step("trace", "collecting the trace");
-    let trace = probe.finish().await.context("the probe failed")?;
+    let trace = match probe {
+        Some(p) => {
+            steps.step("trace", "collecting the trace");
+            Some(p.finish().await.context("the probe failed")?)
+        }
+        None => None,
+    };
+    docker::remove(docker, &id).await?;
     Ok(Outcome {
         trace,
         probes: results,

@@ -61,6 +61,8 @@ pub enum Access {
     Utime,
     Statfs,
     Xattr,
+    /// The directory's entries were read (getdents64).
+    List,
 }
 
 const O_ACCMODE: u64 = 0o3;
@@ -98,6 +100,7 @@ pub fn access_kind(name: &str, open_flags: u64) -> Option<Access> {
         "utimensat" => Access::Utime,
         "statfs" => Access::Statfs,
         "getxattr" | "lgetxattr" => Access::Xattr,
+        "getdents64" | "getdents" => Access::List,
         _ => return None,
     })
 }

@@ -97,6 +97,7 @@ pub(crate) fn assemble(
     };
 
     for ev in events.iter().filter(|e| e.mntns == mntns) {
+        tracing::trace!(?ev, "event");
         stats.received += 1;
         tgid_of_tid.insert(ev.tid, ev.tgid);
         if ev.kind == EventKind::Fork {

@@ -265,7 +265,15 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     } else {
         AT_FDCWD
     };
-    let path = pending.args[spec.path as usize % 6];
+    let src = if spec.path == syscalls::FD_ONLY {
+        // Only successful listings say the directory's entries matter.
+        if ret < 0 {
+            return Ok(());
+        }
+        Source::Fd
+    } else {
+        Source::User(pending.args[spec.path as usize % 6])
+    };
     emit_path(&PathCall {
         kind: EventKind::Path,
         nr: pending.nr as u32,
@@ -273,7 +281,7 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         arg: flags,
         role: 0,
         dirfd,
-        src: Source::User(path),
+        src,
     })?;
     if spec.path2 >= 0 {
         let dirfd2 = if spec.dirfd2 >= 0 {
@@ -365,6 +373,8 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
 enum Source {
     User(u64),
     Kernel(u64),
+    /// No path: the event is about the dirfd itself.
+    Fd,
 }
 
 #[inline(always)]
@@ -445,6 +455,10 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
             }
             Source::Kernel(p) => {
                 bpf_probe_read_kernel_str(data as *mut c_void, PATH_MAX as u32, p as *const c_void)
+            }
+            Source::Fd => {
+                *data = 0;
+                1
             }
         }
     };

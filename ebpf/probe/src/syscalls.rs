@@ -2,6 +2,10 @@
 //! architecture; user space names them with a maintained table, this side only
 //! needs to know where the paths are.
 
+/// `Spec::path` of a call about its fd alone (getdents64 lists the
+/// directory `dirfd` refers to): the fd's path is the path.
+pub const FD_ONLY: u8 = 255;
+
 /// Where a file syscall keeps its path(s). `dirfd: -1` means relative paths
 /// resolve against the cwd; `path2: -1` means there is no second path.
 #[derive(Clone, Copy)]
@@ -43,42 +47,43 @@ pub const EXECVEAT: u64 = 322;
 #[inline(always)]
 pub fn classify(nr: u64) -> Option<Spec> {
     Some(match nr {
-        2 => one(-1, 0, 1),           // open
-        257 => one(0, 1, 2),          // openat
-        437 => one(0, 1, -1),         // openat2
-        85 => one(-1, 0, -1),         // creat
-        59 => one(-1, 0, -1),         // execve
-        322 => one(0, 1, 4),          // execveat
-        4 | 6 => one(-1, 0, -1),      // stat, lstat
-        262 => one(0, 1, 3),          // newfstatat
-        332 => one(0, 1, 2),          // statx
-        21 => one(-1, 0, -1),         // access
-        269 => one(0, 1, -1),         // faccessat
-        439 => one(0, 1, 3),          // faccessat2
-        89 => one(-1, 0, -1),         // readlink
-        267 => one(0, 1, -1),         // readlinkat
-        80 => one(-1, 0, -1),         // chdir
-        161 => one(-1, 0, -1),        // chroot
-        83 => one(-1, 0, -1),         // mkdir
-        258 => one(0, 1, -1),         // mkdirat
-        133 => one(-1, 0, -1),        // mknod
-        259 => one(0, 1, -1),         // mknodat
-        87 | 84 => one(-1, 0, -1),    // unlink, rmdir
-        263 => one(0, 1, 2),          // unlinkat
-        82 => two(-1, 0, -1, 1),      // rename
-        264 | 316 => two(0, 1, 2, 3), // renameat, renameat2
-        88 => one(-1, 1, -1),         // symlink(target, linkpath): the target is content
-        266 => one(1, 2, -1),         // symlinkat(target, newdirfd, linkpath)
-        86 => two(-1, 0, -1, 1),      // link
-        265 => two(0, 1, 2, 3),       // linkat
-        76 => one(-1, 0, -1),         // truncate
-        90 => one(-1, 0, -1),         // chmod
-        268 | 452 => one(0, 1, -1),   // fchmodat, fchmodat2
-        92 | 94 => one(-1, 0, -1),    // chown, lchown
-        260 => one(0, 1, 4),          // fchownat
-        280 => one(0, 1, 3),          // utimensat
-        137 => one(-1, 0, -1),        // statfs
-        191 | 192 => one(-1, 0, -1),  // getxattr, lgetxattr
+        2 => one(-1, 0, 1),              // open
+        257 => one(0, 1, 2),             // openat
+        437 => one(0, 1, -1),            // openat2
+        85 => one(-1, 0, -1),            // creat
+        59 => one(-1, 0, -1),            // execve
+        322 => one(0, 1, 4),             // execveat
+        4 | 6 => one(-1, 0, -1),         // stat, lstat
+        262 => one(0, 1, 3),             // newfstatat
+        332 => one(0, 1, 2),             // statx
+        21 => one(-1, 0, -1),            // access
+        269 => one(0, 1, -1),            // faccessat
+        439 => one(0, 1, 3),             // faccessat2
+        89 => one(-1, 0, -1),            // readlink
+        267 => one(0, 1, -1),            // readlinkat
+        80 => one(-1, 0, -1),            // chdir
+        161 => one(-1, 0, -1),           // chroot
+        83 => one(-1, 0, -1),            // mkdir
+        258 => one(0, 1, -1),            // mkdirat
+        133 => one(-1, 0, -1),           // mknod
+        259 => one(0, 1, -1),            // mknodat
+        87 | 84 => one(-1, 0, -1),       // unlink, rmdir
+        263 => one(0, 1, 2),             // unlinkat
+        82 => two(-1, 0, -1, 1),         // rename
+        264 | 316 => two(0, 1, 2, 3),    // renameat, renameat2
+        88 => one(-1, 1, -1),            // symlink(target, linkpath): the target is content
+        266 => one(1, 2, -1),            // symlinkat(target, newdirfd, linkpath)
+        86 => two(-1, 0, -1, 1),         // link
+        265 => two(0, 1, 2, 3),          // linkat
+        76 => one(-1, 0, -1),            // truncate
+        90 => one(-1, 0, -1),            // chmod
+        268 | 452 => one(0, 1, -1),      // fchmodat, fchmodat2
+        92 | 94 => one(-1, 0, -1),       // chown, lchown
+        260 => one(0, 1, 4),             // fchownat
+        280 => one(0, 1, 3),             // utimensat
+        137 => one(-1, 0, -1),           // statfs
+        191 | 192 => one(-1, 0, -1),     // getxattr, lgetxattr
+        217 | 78 => one(0, FD_ONLY, -1), // getdents64, getdents: a listing
         _ => return None,
     })
 }
@@ -116,6 +121,7 @@ pub fn classify(nr: u64) -> Option<Spec> {
         88 => one(0, 1, 3),          // utimensat
         43 => one(-1, 0, -1),        // statfs
         8 | 9 => one(-1, 0, -1),     // getxattr, lgetxattr
+        61 => one(0, FD_ONLY, -1),   // getdents64: a listing
         _ => return None,
     })
 }

@@ -1,15 +1,201 @@
-//! `slim build`: probe the image, then write the minimal image. The rebuilder
-//! is not written yet: the trace and the profile are, and the command fails
-//! honestly (exit status 0 means an image was written).
-use anyhow::{bail, Result};
+//! `slim build`: probe the image, select what it used (plus what that
+//! needs), write one deterministic layer with the source's config, load it
+//! into Docker as TAG, and optionally verify TAG under the profile.
+use std::time::Instant;
 
-use crate::cli::BuildArgs;
+use anyhow::{bail, Context, Result};
+use bollard::Docker;
 
-pub async fn run(args: BuildArgs) -> Result<()> {
-    super::profile::probe_image("build", &args.image, &args.artifacts, &args.probe).await?;
-    bail!(
-        "writing the minimal image {} is not implemented yet; {}/report.json and seccomp.json were written",
-        args.tag,
-        args.artifacts.display()
+use crate::{
+    cli::BuildArgs,
+    docker,
+    progress::Steps,
+    rebuild::{
+        closure::{self, Request},
+        image, layer,
+        rootfs::LayerStack,
+    },
+    report::{self, ImageRef, KeptPath, LayerSummary, Report},
+    session::{self, Cleanup, Options},
+};
+
+pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
+    let started = Instant::now();
+    let mut steps = Steps::new(args.probe.json);
+    let docker = docker::connect().await?;
+    let (mut report, profile) = super::profile::probe_image(
+        &docker,
+        "build",
+        &args.image,
+        &args.artifacts,
+        &args.probe,
+        &cleanup,
+        &mut steps,
     )
+    .await?;
+
+    steps.step("select", "selecting the files to keep");
+    let src = docker
+        .inspect_image(&args.image)
+        .await
+        .with_context(|| format!("cannot inspect {}", args.image))?;
+    let fs = layer_stack(&src)?;
+    let config = src.config.clone().unwrap_or_default();
+    let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+    command.extend(config.cmd.clone().unwrap_or_default());
+    let req = Request {
+        touched: report.files.iter().map(|f| f.path.clone()).collect(),
+        listed: report
+            .files
+            .iter()
+            .filter(|f| f.ok && f.access.contains(&slim_probe::Access::List))
+            .map(|f| f.path.clone())
+            .collect(),
+        user: config.user.clone(),
+        workdir: config.working_dir.clone(),
+        command,
+        include_paths: args.include_path.clone(),
+        include_bins: args.include_bin.clone(),
+        include_shell: args.include_shell,
+        excludes: args.exclude.clone(),
+    };
+    let (fs, selection) =
+        tokio::task::spawn_blocking(move || closure::select(&fs, &req).map(|s| (fs, s))).await??;
+    for w in &selection.warnings {
+        eprintln!("slim: warning: {w}");
+    }
+
+    steps.step("layer", "writing the layer");
+    let kept = selection.kept.clone();
+    let (layer_bytes, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut out = Vec::new();
+        let stats = layer::write(&fs, &kept, &mut out)?;
+        Ok((out, stats))
+    })
+    .await??;
+    let diff_id = image::sha256(&layer_bytes);
+    let config_json = image::config_json(&src, &diff_id)?;
+
+    steps.step("load", &format!("loading {} into Docker", args.tag));
+    if let Some(dir) = &args.output {
+        image::write_oci_layout(dir, &args.tag, &config_json, &layer_bytes, &diff_id)?;
+    }
+    let archive = image::docker_archive(&args.tag, &config_json, &layer_bytes, &diff_id)?;
+    image::load(&docker, archive).await?;
+    let result = docker::inspect_image(&docker, &args.tag).await?;
+
+    report.result = Some(ImageRef {
+        image: args.tag.clone(),
+        id: result.id.clone(),
+        size_bytes: result.size_bytes,
+    });
+    report.kept = selection
+        .kept
+        .iter()
+        .map(|(p, r)| KeptPath {
+            path: p.clone(),
+            reason: *r,
+        })
+        .collect();
+    report.layer = Some(LayerSummary {
+        digest: diff_id,
+        size_bytes: layer_bytes.len() as u64,
+        entries: stats.entries,
+    });
+    report.warnings = selection.warnings;
+
+    if args.verify {
+        steps.step(
+            "verify",
+            &format!("verifying {} under the profile", args.tag),
+        );
+        let verified = verify(
+            &docker, &args, &result, &report, profile, &cleanup, &mut steps,
+        )
+        .await;
+        match verified {
+            Ok(results) => report.verify = Some(results),
+            Err(e) => {
+                steps.finish();
+                report.timings_ms = steps.timings_ms();
+                report::write_json(&args.artifacts, "report.json", &report)?;
+                return Err(e.context(format!("{} was built but fails verification", args.tag)));
+            }
+        }
+    }
+    steps.finish();
+    report.timings_ms = steps.timings_ms();
+    report::write_json(&args.artifacts, "report.json", &report)?;
+    super::profile::finish(&report, &args.artifacts, &args.probe, started)
+}
+
+/// The image's layer directories; only the overlay2 driver is read in place.
+fn layer_stack(src: &bollard::models::ImageInspect) -> Result<LayerStack> {
+    let driver = src
+        .graph_driver
+        .as_ref()
+        .context("the daemon did not say how the image is stored")?;
+    if driver.name != "overlay2" {
+        bail!(
+            "reading images from the {} storage driver is not supported yet; slim reads overlay2 layers in place",
+            driver.name
+        );
+    }
+    let data = &driver.data;
+    LayerStack::from_overlay2(
+        data.get("UpperDir").map(String::as_str),
+        data.get("LowerDir").map(String::as_str),
+    )
+}
+
+/// Runs TAG under the profile with the same probes; every probe must pass
+/// and answer as it did on the source image.
+async fn verify(
+    docker: &Docker,
+    args: &BuildArgs,
+    result: &docker::ImageInfo,
+    original: &Report,
+    profile: String,
+    cleanup: &Cleanup,
+    steps: &mut Steps,
+) -> Result<Vec<crate::probes::ProbeResult>> {
+    let opts = Options {
+        trace: false,
+        seccomp: Some(profile),
+    };
+    let outcome = session::run(
+        docker,
+        &args.tag,
+        result,
+        &args.probe,
+        &opts,
+        cleanup,
+        steps,
+    )
+    .await?;
+    for (before, after) in original.probes.iter().zip(&outcome.probes) {
+        if before.code != after.code {
+            bail!(
+                "{} {} answered {} on {} but {} on {}",
+                before.kind,
+                before.target,
+                before.code,
+                original.source.image,
+                after.code,
+                args.tag
+            );
+        }
+    }
+    if original.container.stopped_by == "itself"
+        && outcome.exit_code != original.container.exit_code
+    {
+        bail!(
+            "{} exited with {:?}, {} with {:?}",
+            original.source.image,
+            original.container.exit_code,
+            args.tag,
+            outcome.exit_code
+        );
+    }
+    Ok(outcome.probes)
 }

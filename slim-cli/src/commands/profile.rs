@@ -1,53 +1,73 @@
 //! `slim profile`: run the image under the probe and write the report and
 //! the seccomp profile; no image is built.
-use std::time::Instant;
+use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
+use bollard::Docker;
 
 use crate::{
     cli::{ProbeArgs, ProfileArgs},
-    docker,
+    docker::{self, ImageInfo},
     progress::Steps,
     report::{self, ContainerSummary, ImageRef, Report, SeccompSummary},
     seccomp,
-    session::{self, Cleanup},
+    session::{self, Cleanup, Options},
 };
 
-pub async fn run(args: ProfileArgs) -> Result<()> {
-    let report = probe_image("profile", &args.image, &args.artifacts, &args.probe).await?;
-    if args.probe.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
+    let started = Instant::now();
+    let mut steps = Steps::new(args.probe.json);
+    let docker = docker::connect().await?;
+    let (mut report, _) = probe_image(
+        &docker,
+        "profile",
+        &args.image,
+        &args.artifacts,
+        &args.probe,
+        &cleanup,
+        &mut steps,
+    )
+    .await?;
+    steps.finish();
+    report.timings_ms = steps.timings_ms();
+    report::write_json(&args.artifacts, "report.json", &report)?;
+    finish(&report, &args.artifacts, &args.probe, started)
+}
+
+/// Prints the report (--json) or the summary.
+pub fn finish(report: &Report, dir: &Path, args: &ProbeArgs, started: Instant) -> Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        eprintln!("{}", report::summary(report, dir, started.elapsed()));
     }
     Ok(())
 }
 
 /// Shared by `profile` and `build`: inspect, probe, check the trace, and
-/// write DIR/report.json and DIR/seccomp.json.
+/// write DIR/report.json and DIR/seccomp.json. Returns the report and the
+/// profile's JSON.
 pub async fn probe_image(
+    docker: &Docker,
     command: &'static str,
     image: &str,
-    dir: &std::path::Path,
+    dir: &Path,
     args: &ProbeArgs,
-) -> Result<Report> {
-    let started = Instant::now();
-    let mut steps = Steps::new(args.json);
+    cleanup: &Cleanup,
+    steps: &mut Steps,
+) -> Result<(Report, String)> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     steps.step("inspect", "inspecting the image");
-    let docker = docker::connect().await?;
-    let info = docker::inspect_image(&docker, image).await?;
-
-    let cleanup = Cleanup::default();
-    let outcome = tokio::select! {
-        r = session::run(&docker, image, &info, args, &cleanup, &mut steps) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    let info: ImageInfo = docker::inspect_image(docker, image).await?;
+    let opts = Options {
+        trace: true,
+        seccomp: None,
     };
-    cleanup.run(&docker).await;
-    let outcome = outcome?;
+    let outcome = session::run(docker, image, &info, args, &opts, cleanup, steps).await?;
+    let trace = outcome.trace.context("the session returned no trace")?;
 
-    steps.step("write", "writing the report and the seccomp profile");
-    let trace = outcome.trace;
+    steps.step("profile", "writing the report and the seccomp profile");
     let profile = seccomp::profile(&trace.syscalls, trace.arch);
-    steps.finish();
     let report = Report {
         slim_version: env!("CARGO_PKG_VERSION"),
         command,
@@ -72,6 +92,10 @@ pub async fn probe_image(
             exit_code: outcome.exit_code,
             stopped_by: outcome.stopped_by,
         },
+        kept: Vec::new(),
+        layer: None,
+        verify: None,
+        warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
     };
     report::write_json(dir, "report.json", &report)?;
@@ -84,9 +108,8 @@ pub async fn probe_image(
             dir.display()
         );
     }
-    report::write_json(dir, "seccomp.json", &profile)?;
-    if !args.json {
-        eprintln!("{}", report::summary(&report, dir, started.elapsed()));
-    }
-    Ok(report)
+    let json = serde_json::to_string_pretty(&profile)?;
+    std::fs::write(dir.join("seccomp.json"), format!("{json}\n"))
+        .with_context(|| format!("cannot write {}/seccomp.json", dir.display()))?;
+    Ok((report, json))
 }

@@ -1,0 +1,167 @@
+//! Writes the minimal image's single layer: a tar of the kept paths in sorted
+//! order with the image's own metadata (mode, owner, mtime, hard links,
+//! file capabilities), and nothing that varies between runs, so the same
+//! image and trace give the same bytes and the same digest.
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs::File,
+    io::Write,
+    os::unix::fs::{FileTypeExt, MetadataExt},
+};
+
+use anyhow::{Context, Result};
+use tar::{Builder, EntryType, Header};
+
+use super::{closure::Reason, rootfs::LayerStack};
+
+/// What the layer holds, for the report.
+#[derive(Debug, Default)]
+pub struct LayerStats {
+    pub entries: usize,
+    pub file_bytes: u64,
+}
+
+const CAPABILITY_XATTR: &str = "security.capability";
+
+/// Writes the tar of `kept` (image paths) to `out`.
+pub fn write<W: Write>(
+    fs: &LayerStack,
+    kept: &BTreeMap<String, Reason>,
+    out: W,
+) -> Result<LayerStats> {
+    let mut tar = Builder::new(out);
+    tar.follow_symlinks(false);
+    let mut stats = LayerStats::default();
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    for path in kept.keys() {
+        let name = path.trim_start_matches('/');
+        if name.is_empty() {
+            continue;
+        }
+        let Some(found) = fs.lookup(path) else {
+            continue;
+        };
+        let meta = &found.meta;
+        let mut h = Header::new_gnu();
+        h.set_uid(meta.uid() as u64);
+        h.set_gid(meta.gid() as u64);
+        h.set_mtime(meta.mtime().max(0) as u64);
+        h.set_mode(meta.mode() & 0o7777);
+        // /tmp is sticky and world-writable whatever the image says.
+        if path == "/tmp" {
+            h.set_mode(0o1777);
+        }
+        h.set_size(0);
+        if let Ok(Some(cap)) = xattr::get(&found.host, CAPABILITY_XATTR) {
+            tar.append_pax_extensions([("SCHILY.xattr.security.capability", cap.as_slice())])?;
+        }
+        let ft = meta.file_type();
+        let ctx = || format!("cannot add {path} to the layer");
+        if ft.is_dir() {
+            h.set_entry_type(EntryType::Directory);
+            tar.append_data(&mut h, format!("{name}/"), std::io::empty())
+                .with_context(ctx)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&found.host).with_context(ctx)?;
+            h.set_entry_type(EntryType::Symlink);
+            tar.append_link(&mut h, name, target).with_context(ctx)?;
+        } else if ft.is_file() {
+            let key = (meta.dev(), meta.ino());
+            if meta.nlink() > 1 {
+                if let Some(first) = links.get(&key) {
+                    h.set_entry_type(EntryType::Link);
+                    tar.append_link(&mut h, name, first).with_context(ctx)?;
+                    stats.entries += 1;
+                    continue;
+                }
+                links.insert(key, name.to_string());
+            }
+            h.set_entry_type(EntryType::Regular);
+            h.set_size(meta.len());
+            let file = File::open(&found.host).with_context(ctx)?;
+            tar.append_data(&mut h, name, file).with_context(ctx)?;
+            stats.file_bytes += meta.len();
+        } else {
+            let ty = if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else if ft.is_fifo() {
+                EntryType::Fifo
+            } else {
+                continue; // sockets do not belong in images
+            };
+            h.set_entry_type(ty);
+            let rdev = meta.rdev();
+            h.set_device_major(libc::major(rdev))?;
+            h.set_device_minor(libc::minor(rdev))?;
+            tar.append_data(&mut h, name, std::io::empty())
+                .with_context(ctx)?;
+        }
+        stats.entries += 1;
+    }
+    // /tmp may be missing from the image: create it.
+    if !kept.contains_key("/tmp") || fs.lookup("/tmp").is_none() {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Directory);
+        h.set_mode(0o1777);
+        h.set_size(0);
+        h.set_mtime(0);
+        tar.append_data(&mut h, "tmp/", std::io::empty())?;
+        stats.entries += 1;
+    }
+    tar.into_inner()?.flush()?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn sample() -> (tempfile::TempDir, LayerStack, BTreeMap<String, Reason>) {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("l");
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(r.join("etc/a"), "hello").unwrap();
+        std::fs::hard_link(r.join("etc/a"), r.join("etc/b")).unwrap();
+        symlink("a", r.join("etc/c")).unwrap();
+        let kept = ["/etc", "/etc/a", "/etc/b", "/etc/c"]
+            .iter()
+            .map(|p| (p.to_string(), Reason::Touched))
+            .collect();
+        (t, LayerStack::new(vec![r]), kept)
+    }
+
+    #[test]
+    fn same_input_same_bytes_sorted_with_links() {
+        let (_t, fs, kept) = sample();
+        let mut one = Vec::new();
+        let mut two = Vec::new();
+        write(&fs, &kept, &mut one).unwrap();
+        write(&fs, &kept, &mut two).unwrap();
+        assert_eq!(one, two);
+        let mut ar = tar::Archive::new(one.as_slice());
+        let entries: Vec<(String, EntryType)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("etc/".into(), EntryType::Directory),
+                ("etc/a".into(), EntryType::Regular),
+                ("etc/b".into(), EntryType::Link),
+                ("etc/c".into(), EntryType::Symlink),
+                ("tmp/".into(), EntryType::Directory),
+            ]
+        );
+    }
+}

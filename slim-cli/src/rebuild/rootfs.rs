@@ -1,0 +1,186 @@
+//! The image's filesystem as the engine stores it: a stack of layer
+//! directories (overlay2's `diff` dirs), read in place so the cost grows with
+//! what is kept, not with the image. Whiteouts (a 0/0 character device) hide
+//! a lower path; an opaque directory (`trusted.overlay.opaque=y`) hides
+//! everything below it in lower layers.
+use std::{
+    collections::BTreeSet,
+    fs::Metadata,
+    os::unix::fs::{FileTypeExt, MetadataExt},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Result};
+
+/// One path found in the stack: where it lives on the host, and its metadata.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub host: PathBuf,
+    pub meta: Metadata,
+}
+
+pub struct LayerStack {
+    /// Layer directories, top (newest) first.
+    layers: Vec<PathBuf>,
+}
+
+fn is_whiteout(meta: &Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    matches!(xattr::get(dir, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
+}
+
+/// The components of an absolute image path (no `.`/`..` handling here:
+/// callers pass resolved paths).
+fn components(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+impl LayerStack {
+    pub fn new(layers: Vec<PathBuf>) -> Self {
+        Self { layers }
+    }
+
+    /// The stack of an image on the overlay2 driver, from `GraphDriver.Data`.
+    pub fn from_overlay2(upper: Option<&str>, lower: Option<&str>) -> Result<Self> {
+        let mut layers: Vec<PathBuf> = Vec::new();
+        layers.extend(upper.map(PathBuf::from));
+        layers.extend(
+            lower
+                .into_iter()
+                .flat_map(|l| l.split(':'))
+                .map(PathBuf::from),
+        );
+        if layers.is_empty() {
+            bail!("the image has no layer directories");
+        }
+        for l in &layers {
+            if !l.is_dir() {
+                bail!(
+                    "layer directory {} is missing (is slim running as root on the Docker host?)",
+                    l.display()
+                );
+            }
+        }
+        Ok(Self::new(layers))
+    }
+
+    /// Looks `path` up without following a final symlink; directories on the
+    /// way must be real directories (callers resolve symlinks themselves).
+    pub fn lookup(&self, path: &str) -> Option<Found> {
+        let comps = components(path);
+        for layer in &self.layers {
+            let mut hidden_below = false;
+            let mut dir = layer.clone();
+            let mut present = true;
+            for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+                dir.push(comp);
+                match std::fs::symlink_metadata(&dir) {
+                    Err(_) => {
+                        present = false;
+                        break;
+                    }
+                    Ok(m) if is_whiteout(&m) || !m.is_dir() => return None,
+                    Ok(_) => hidden_below |= is_opaque(&dir),
+                }
+            }
+            if present {
+                let host = match comps.last() {
+                    Some(last) => dir.join(last),
+                    None => layer.clone(),
+                };
+                match std::fs::symlink_metadata(&host) {
+                    Ok(m) if is_whiteout(&m) => return None,
+                    Ok(meta) => return Some(Found { host, meta }),
+                    Err(_) => {}
+                }
+            }
+            if hidden_below {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The names in directory `path`, merged over the layers.
+    pub fn read_dir(&self, path: &str) -> Vec<String> {
+        let comps = components(path);
+        let mut seen = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for layer in &self.layers {
+            let mut dir = layer.clone();
+            dir.extend(&comps);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                if e.metadata().map(|m| !is_whiteout(&m)).unwrap_or(false) {
+                    names.insert(name);
+                }
+            }
+            if is_opaque(&dir) {
+                break;
+            }
+        }
+        names.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// Two layers: the top one deletes /etc/gone (whiteout) and replaces
+    /// /opt wholesale (opaque) — the opaque xattr needs root, so that part
+    /// is checked only when it can be set.
+    fn stack() -> (tempfile::TempDir, LayerStack) {
+        let t = tempfile::tempdir().unwrap();
+        let (top, low) = (t.path().join("top"), t.path().join("low"));
+        for d in [&top, &low] {
+            fs::create_dir_all(d.join("etc")).unwrap();
+            fs::create_dir_all(d.join("opt")).unwrap();
+        }
+        fs::write(low.join("etc/gone"), "x").unwrap();
+        fs::write(low.join("etc/kept"), "low").unwrap();
+        fs::write(low.join("opt/old"), "x").unwrap();
+        fs::write(top.join("etc/kept"), "top").unwrap();
+        fs::write(top.join("opt/new"), "x").unwrap();
+        let wh = std::ffi::CString::new(top.join("etc/gone").to_str().unwrap()).unwrap();
+        let can_whiteout = unsafe { libc::mknod(wh.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
+        assert!(can_whiteout || unsafe { libc::geteuid() } != 0);
+        let _ = xattr::set(top.join("opt"), "trusted.overlay.opaque", b"y");
+        (t, LayerStack::new(vec![top, low]))
+    }
+
+    #[test]
+    fn upper_layers_win() {
+        let (_t, s) = stack();
+        let f = s.lookup("/etc/kept").unwrap();
+        assert_eq!(fs::read_to_string(f.host).unwrap(), "top");
+        assert!(s.lookup("/etc/missing").is_none());
+        assert!(s.lookup("/").unwrap().meta.is_dir());
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_hide_lower_layers() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping: whiteouts and trusted xattrs need root");
+            return;
+        }
+        let (_t, s) = stack();
+        assert!(s.lookup("/etc/gone").is_none());
+        assert!(s.lookup("/opt/old").is_none());
+        assert!(s.lookup("/opt/new").is_some());
+        assert_eq!(s.read_dir("/etc"), ["kept"]);
+        assert_eq!(s.read_dir("/opt"), ["new"]);
+    }
+}
