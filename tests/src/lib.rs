@@ -269,3 +269,57 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     }
     panic!("no HTTP answer on 127.0.0.1:{port}{path}");
 }
+
+/// A unique image tag, removed (with `docker rmi`) on drop.
+pub struct Tag(pub String);
+
+impl Tag {
+    pub fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Self(format!("slim-test-{name}:{}-{nanos}", std::process::id()))
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// Runs `slim build IMAGE --tag TAG --artifacts DIR EXTRA...`; panics with
+/// its stderr unless it succeeds; returns report.json.
+pub fn build(image: &str, tag: &Tag, dir: &TempDir, extra: &[&str]) -> Value {
+    let d = dir.0.to_str().unwrap();
+    let mut args = vec!["build", image, "--tag", &tag.0, "--artifacts", d];
+    args.extend_from_slice(extra);
+    let out = slim(&args);
+    assert!(
+        out.status.success(),
+        "slim {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_json(&dir.0.join("report.json"))
+}
+
+/// `docker image inspect -f FORMAT IMAGE`.
+pub fn inspect(image: &str, format: &str) -> String {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "-f", format, image])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "inspect {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The `--security-opt` value for DIR/seccomp.json.
+pub fn seccomp_opt(dir: &TempDir) -> String {
+    format!("seccomp={}", dir.0.join("seccomp.json").display())
+}
