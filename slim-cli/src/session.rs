@@ -109,6 +109,8 @@ pub async fn run(
         },
     );
 
+    // A run without the probe is a verification: its time counts as such.
+    let stage = |name: &'static str| if opts.trace { name } else { "verify" };
     let probe = if opts.trace {
         steps.step("attach", "attaching the eBPF probe");
         Some(Probe::attach().context("cannot attach the eBPF probe")?)
@@ -116,7 +118,10 @@ pub async fn run(
         None
     };
 
-    steps.step("start", &format!("starting a container of {image_ref}"));
+    steps.step(
+        stage("start"),
+        &format!("starting a container of {image_ref}"),
+    );
     let session = session_name();
     let id = docker::create(
         docker,
@@ -133,7 +138,7 @@ pub async fn run(
     docker::start(docker, &id).await?;
     let ports: HashMap<u16, u16> = docker::published_ports(docker, &id).await?;
 
-    steps.step("probe", "probing");
+    steps.step(stage("probe"), "probing");
     let mut results = Vec::new();
     if !http.is_empty() {
         for &cport in &image.tcp_ports {
@@ -153,19 +158,19 @@ pub async fn run(
         results.push(probes::host_exec(cmd, &ports).await?);
     }
 
-    steps.step("stop", "stopping the container");
+    steps.step(stage("stop"), "stopping the container");
     let stopped_by = match continue_after {
         ContinueAfter::Probe => {
             docker::stop(docker, &id, args.stop_timeout).await?;
             "slim"
         }
         ContinueAfter::Exit => {
-            steps.step("run", "waiting for the container to exit");
+            steps.step(stage("run"), "waiting for the container to exit");
             docker::wait_exit(docker, &id, None).await?;
             "itself"
         }
         ContinueAfter::Seconds(n) => {
-            steps.step("run", "letting the container run");
+            steps.step(stage("run"), "letting the container run");
             if docker::wait_exit(docker, &id, Some(Duration::from_secs(n))).await? {
                 "itself"
             } else {

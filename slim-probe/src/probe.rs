@@ -71,24 +71,12 @@ impl Probe {
             Array::try_from(ebpf.take_map("CONFIG").ok_or(ProbeError::Map("CONFIG"))?)
                 .map_err(|_| ProbeError::Map("CONFIG"))?;
         for name in RAW_PROGRAMS {
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(ProbeError::Map(name))?
-                .try_into()
-                .map_err(|e| ProbeError::Program { name, source: e })?;
-            prog.load()
-                .map_err(|e| ProbeError::Program { name, source: e })?;
+            let prog: &mut RawTracePoint = loaded(&mut ebpf, name)?;
             prog.attach(name)
                 .map_err(|e| ProbeError::Program { name, source: e })?;
         }
         for (name, category, tracepoint) in PROGRAMS {
-            let prog: &mut TracePoint = ebpf
-                .program_mut(name)
-                .ok_or(ProbeError::Map(name))?
-                .try_into()
-                .map_err(|e| ProbeError::Program { name, source: e })?;
-            prog.load()
-                .map_err(|e| ProbeError::Program { name, source: e })?;
+            let prog: &mut TracePoint = loaded(&mut ebpf, name)?;
             prog.attach(category, tracepoint)
                 .map_err(|e| ProbeError::Program { name, source: e })?;
         }
@@ -170,6 +158,39 @@ fn read_bits(ebpf: &Ebpf, mntns: u64) -> Result<Option<SyscallBits>, ProbeError>
         }
         all
     }))
+}
+
+/// Program `name` of the object as type `P`, loaded into the kernel.
+fn loaded<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
+where
+    P: 'a + LoadNoArgs,
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let prog: &mut P = ebpf
+        .program_mut(name)
+        .ok_or(ProbeError::Map(name))?
+        .try_into()
+        .map_err(|e| ProbeError::Program { name, source: e })?;
+    prog.load_program()
+        .map_err(|e| ProbeError::Program { name, source: e })?;
+    Ok(prog)
+}
+
+/// The `load()` both tracepoint kinds have (aya has no trait for it).
+trait LoadNoArgs {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError>;
+}
+
+impl LoadNoArgs for TracePoint {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
+        self.load()
+    }
+}
+
+impl LoadNoArgs for RawTracePoint {
+    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
+        self.load()
+    }
 }
 
 fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {

@@ -118,8 +118,15 @@ pub fn slim(args: &[&str]) -> Output {
 /// Runs `slim profile IMAGE --artifacts DIR EXTRA...`; panics with its stderr
 /// unless it succeeds; returns report.json.
 pub fn profile(image: &str, dir: &TempDir, extra: &[&str]) -> Value {
+    run_for_report(&["profile", image], dir, extra)
+}
+
+/// Runs `slim FIRST... --artifacts DIR EXTRA...`, which must succeed, and
+/// returns DIR/report.json.
+fn run_for_report(first: &[&str], dir: &TempDir, extra: &[&str]) -> Value {
     let d = dir.0.to_str().unwrap();
-    let mut args = vec!["profile", image, "--artifacts", d];
+    let mut args = first.to_vec();
+    args.extend_from_slice(&["--artifacts", d]);
     args.extend_from_slice(extra);
     let out = slim(&args);
     assert!(
@@ -292,17 +299,7 @@ impl Drop for Tag {
 /// Runs `slim build IMAGE --tag TAG --artifacts DIR EXTRA...`; panics with
 /// its stderr unless it succeeds; returns report.json.
 pub fn build(image: &str, tag: &Tag, dir: &TempDir, extra: &[&str]) -> Value {
-    let d = dir.0.to_str().unwrap();
-    let mut args = vec!["build", image, "--tag", &tag.0, "--artifacts", d];
-    args.extend_from_slice(extra);
-    let out = slim(&args);
-    assert!(
-        out.status.success(),
-        "slim {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    read_json(&dir.0.join("report.json"))
+    run_for_report(&["build", image, "--tag", &tag.0], dir, extra)
 }
 
 /// `docker image inspect -f FORMAT IMAGE`.
