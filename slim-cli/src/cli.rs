@@ -53,10 +53,23 @@ pub struct BuildArgs {
     /// Also write the image as an OCI image layout: oci:DIR.
     #[arg(long, value_name = "oci:DIR", value_parser = parse_output)]
     pub output: Option<PathBuf>,
+    /// How to read IMAGE's files: in place from the overlay2 layer store
+    /// (fast, cost grows with what is kept), from the engine's export stream
+    /// (any storage driver, reads the whole image), or auto: in place when
+    /// possible.
+    #[arg(long, value_enum, default_value_t = ReadLayers::Auto)]
+    pub read_layers: ReadLayers,
     /// After building, run TAG under the profile, replay the probes, and fail
     /// if one that passed on IMAGE fails or answers differently.
     #[arg(long)]
     pub verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadLayers {
+    Auto,
+    InPlace,
+    Export,
 }
 
 fn parse_output(s: &str) -> Result<PathBuf, String> {

@@ -42,6 +42,19 @@ impl Steps {
         self.current = Some((name, Instant::now()));
     }
 
+    /// The step in progress, if any.
+    pub fn current(&self) -> Option<&'static str> {
+        self.current.map(|(name, _)| name)
+    }
+
+    /// Adds the step in progress to an error, so it names what failed.
+    pub fn blame(&self, e: anyhow::Error) -> anyhow::Error {
+        match self.current() {
+            Some(step) => e.context(format!("step {step} failed")),
+            None => e,
+        }
+    }
+
     /// Ends the current step.
     pub fn end(&mut self) {
         if let Some((name, start)) = self.current.take() {

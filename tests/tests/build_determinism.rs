@@ -26,3 +26,25 @@ fn two_builds_give_the_same_layer_digest() {
         "same config too"
     );
 }
+
+#[test]
+fn the_export_stream_gives_the_same_layer_as_the_layer_store() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("nginx");
+    let (t1, t2) = (Tag::new("inplace"), Tag::new("export"));
+    let (d1, d2) = (TempDir::new("inplace"), TempDir::new("export"));
+    let r1 = build(&image, &t1, &d1, &["--read-layers", "in-place"]);
+    let r2 = build(&image, &t2, &d2, &["--read-layers", "export"]);
+    assert_eq!(
+        r1["layer"]["digest"], r2["layer"]["digest"],
+        "the two ways of reading the image differ"
+    );
+    let leftovers = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("slim-layers-"))
+        .count();
+    assert_eq!(leftovers, 0, "unpacked layers left in the temp dir");
+}

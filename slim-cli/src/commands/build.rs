@@ -7,12 +7,12 @@ use anyhow::{bail, Context, Result};
 use bollard::Docker;
 
 use crate::{
-    cli::BuildArgs,
+    cli::{BuildArgs, ReadLayers},
     docker,
     progress::Steps,
     rebuild::{
         closure::{self, Request},
-        image, layer,
+        export, image, layer,
         rootfs::LayerStack,
     },
     report::{self, ImageRef, KeptPath, LayerSummary, Report},
@@ -20,8 +20,13 @@ use crate::{
 };
 
 pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
-    let started = Instant::now();
     let mut steps = Steps::new(args.probe.json);
+    let result = build(&args, &cleanup, &mut steps).await;
+    result.map_err(|e| steps.blame(e))
+}
+
+async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
+    let started = Instant::now();
     let docker = docker::connect().await?;
     let (mut report, profile) = super::profile::probe_image(
         &docker,
@@ -29,8 +34,8 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
         &args.image,
         &args.artifacts,
         &args.probe,
-        &cleanup,
-        &mut steps,
+        cleanup,
+        steps,
     )
     .await?;
 
@@ -39,7 +44,7 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
         .inspect_image(&args.image)
         .await
         .with_context(|| format!("cannot inspect {}", args.image))?;
-    let fs = layer_stack(&src)?;
+    let fs = layer_stack(&docker, args, &src).await?;
     let config = src.config.clone().unwrap_or_default();
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
     command.extend(config.cmd.clone().unwrap_or_default());
@@ -109,10 +114,7 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
             "verify",
             &format!("verifying {} under the profile", args.tag),
         );
-        let verified = verify(
-            &docker, &args, &result, &report, profile, &cleanup, &mut steps,
-        )
-        .await;
+        let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
         match verified {
             Ok(results) => report.verify = Some(results),
             Err(e) => {
@@ -129,23 +131,41 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
     super::profile::finish(&report, &args.artifacts, &args.probe, started)
 }
 
-/// The image's layer directories; only the overlay2 driver is read in place.
-fn layer_stack(src: &bollard::models::ImageInspect) -> Result<LayerStack> {
-    let driver = src
-        .graph_driver
-        .as_ref()
-        .context("the daemon did not say how the image is stored")?;
-    if driver.name != "overlay2" {
-        bail!(
-            "reading images from the {} storage driver is not supported yet; slim reads overlay2 layers in place",
-            driver.name
-        );
+/// The image's files: its overlay2 layer directories read in place, or its
+/// export stream unpacked (see --read-layers).
+async fn layer_stack(
+    docker: &Docker,
+    args: &BuildArgs,
+    src: &bollard::models::ImageInspect,
+) -> Result<LayerStack> {
+    let in_place = || -> Result<LayerStack> {
+        let driver = src
+            .graph_driver
+            .as_ref()
+            .context("the daemon did not say how the image is stored")?;
+        if driver.name != "overlay2" {
+            bail!(
+                "the image is stored by the {} driver; only overlay2 is read in place",
+                driver.name
+            );
+        }
+        let data = &driver.data;
+        LayerStack::from_overlay2(
+            data.get("UpperDir").map(String::as_str),
+            data.get("LowerDir").map(String::as_str),
+        )
+    };
+    match args.read_layers {
+        ReadLayers::InPlace => in_place(),
+        ReadLayers::Export => export::unpack_exported(docker, &args.image).await,
+        ReadLayers::Auto => match in_place() {
+            Ok(stack) => Ok(stack),
+            Err(e) => {
+                tracing::info!(reason = %e, "reading the image from its export stream");
+                export::unpack_exported(docker, &args.image).await
+            }
+        },
     }
-    let data = &driver.data;
-    LayerStack::from_overlay2(
-        data.get("UpperDir").map(String::as_str),
-        data.get("LowerDir").map(String::as_str),
-    )
 }
 
 /// Runs TAG under the profile with the same probes; every probe must pass

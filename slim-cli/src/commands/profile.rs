@@ -15,8 +15,13 @@ use crate::{
 };
 
 pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
-    let started = Instant::now();
     let mut steps = Steps::new(args.probe.json);
+    let result = profile(&args, &cleanup, &mut steps).await;
+    result.map_err(|e| steps.blame(e))
+}
+
+async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
+    let started = Instant::now();
     let docker = docker::connect().await?;
     let (mut report, _) = probe_image(
         &docker,
@@ -24,8 +29,8 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
         &args.image,
         &args.artifacts,
         &args.probe,
-        &cleanup,
-        &mut steps,
+        cleanup,
+        steps,
     )
     .await?;
     steps.finish();

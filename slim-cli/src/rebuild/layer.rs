@@ -134,6 +134,35 @@ mod tests {
     }
 
     #[test]
+    fn file_capabilities_travel_as_pax_xattrs() {
+        let (t, fs, kept) = sample();
+        // VFS_CAP_REVISION_2, effective, cap_net_raw (13) permitted.
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
+        if xattr::set(t.path().join("l/etc/a"), CAPABILITY_XATTR, &cap).is_err() {
+            eprintln!("skipping: cannot set security.capability here (needs root)");
+            return;
+        }
+        let mut out = Vec::new();
+        write(&fs, &kept, &mut out).unwrap();
+        let mut ar = tar::Archive::new(out.as_slice());
+        let mut found = None;
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("etc/a") {
+                for ext in e.pax_extensions().unwrap().unwrap() {
+                    let ext = ext.unwrap();
+                    if ext.key().unwrap() == "SCHILY.xattr.security.capability" {
+                        found = Some(ext.value_bytes().to_vec());
+                    }
+                }
+            }
+        }
+        assert_eq!(found, Some(cap));
+    }
+
+    #[test]
     fn same_input_same_bytes_sorted_with_links() {
         let (_t, fs, kept) = sample();
         let mut one = Vec::new();

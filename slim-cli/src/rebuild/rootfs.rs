@@ -19,9 +19,24 @@ pub struct Found {
     pub meta: Metadata,
 }
 
+/// How a layer directory marks deletions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// overlay2 on disk: 0/0 character devices, `trusted.overlay.opaque`.
+    Overlay,
+    /// Layer tarballs (`docker save`, OCI): `.wh.NAME` files, `.wh..wh..opq`.
+    Aufs,
+}
+
+const WH_PREFIX: &str = ".wh.";
+const WH_OPAQUE: &str = ".wh..wh..opq";
+
 pub struct LayerStack {
     /// Layer directories, top (newest) first.
     layers: Vec<PathBuf>,
+    whiteouts: Whiteouts,
+    /// Keeps a temporary directory of unpacked layers alive (and removes it).
+    _unpacked: Option<tempfile::TempDir>,
 }
 
 fn is_whiteout(meta: &Metadata) -> bool {
@@ -42,7 +57,35 @@ fn components(path: &str) -> Vec<&str> {
 
 impl LayerStack {
     pub fn new(layers: Vec<PathBuf>) -> Self {
-        Self { layers }
+        Self {
+            layers,
+            whiteouts: Whiteouts::Overlay,
+            _unpacked: None,
+        }
+    }
+
+    /// Layers unpacked from tarballs into `dir` (removed with the stack).
+    pub fn unpacked(layers: Vec<PathBuf>, dir: tempfile::TempDir) -> Self {
+        Self {
+            layers,
+            whiteouts: Whiteouts::Aufs,
+            _unpacked: Some(dir),
+        }
+    }
+
+    /// Whether `name` in host directory `dir` is deleted by this layer.
+    fn whited_out(&self, dir: &Path, name: &str, meta: Option<&Metadata>) -> bool {
+        match self.whiteouts {
+            Whiteouts::Overlay => meta.is_some_and(is_whiteout),
+            Whiteouts::Aufs => dir.join(format!("{WH_PREFIX}{name}")).exists(),
+        }
+    }
+
+    fn opaque(&self, dir: &Path) -> bool {
+        match self.whiteouts {
+            Whiteouts::Overlay => is_opaque(dir),
+            Whiteouts::Aufs => dir.join(WH_OPAQUE).exists(),
+        }
     }
 
     /// The stack of an image on the overlay2 driver, from `GraphDriver.Data`.
@@ -78,25 +121,34 @@ impl LayerStack {
             let mut dir = layer.clone();
             let mut present = true;
             for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+                let meta = std::fs::symlink_metadata(dir.join(comp)).ok();
+                if self.whited_out(&dir, comp, meta.as_ref()) {
+                    return None;
+                }
                 dir.push(comp);
-                match std::fs::symlink_metadata(&dir) {
-                    Err(_) => {
+                match meta {
+                    None => {
                         present = false;
                         break;
                     }
-                    Ok(m) if is_whiteout(&m) || !m.is_dir() => return None,
-                    Ok(_) => hidden_below |= is_opaque(&dir),
+                    Some(m) if !m.is_dir() => return None,
+                    Some(_) => hidden_below |= self.opaque(&dir),
                 }
             }
             if present {
-                let host = match comps.last() {
-                    Some(last) => dir.join(last),
-                    None => layer.clone(),
+                let Some(last) = comps.last() else {
+                    return std::fs::symlink_metadata(layer).ok().map(|meta| Found {
+                        host: layer.clone(),
+                        meta,
+                    });
                 };
-                match std::fs::symlink_metadata(&host) {
-                    Ok(m) if is_whiteout(&m) => return None,
-                    Ok(meta) => return Some(Found { host, meta }),
-                    Err(_) => {}
+                let host = dir.join(last);
+                let meta = std::fs::symlink_metadata(&host).ok();
+                if self.whited_out(&dir, last, meta.as_ref()) {
+                    return None;
+                }
+                if let Some(meta) = meta {
+                    return Some(Found { host, meta });
                 }
             }
             if hidden_below {
@@ -119,6 +171,15 @@ impl LayerStack {
             };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
+                if self.whiteouts == Whiteouts::Aufs {
+                    if name == WH_OPAQUE {
+                        continue;
+                    }
+                    if let Some(gone) = name.strip_prefix(WH_PREFIX) {
+                        seen.insert(gone.to_string());
+                        continue;
+                    }
+                }
                 if !seen.insert(name.clone()) {
                     continue;
                 }
@@ -126,7 +187,7 @@ impl LayerStack {
                     names.insert(name);
                 }
             }
-            if is_opaque(&dir) {
+            if self.opaque(&dir) {
                 break;
             }
         }
@@ -138,6 +199,29 @@ impl LayerStack {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn aufs_whiteouts_from_layer_tarballs() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, low) = (t.path().join("1"), t.path().join("0"));
+        for d in [&top, &low] {
+            fs::create_dir_all(d.join("etc")).unwrap();
+            fs::create_dir_all(d.join("opt")).unwrap();
+        }
+        fs::write(low.join("etc/gone"), "x").unwrap();
+        fs::write(low.join("etc/kept"), "low").unwrap();
+        fs::write(low.join("opt/old"), "x").unwrap();
+        fs::write(top.join("etc/.wh.gone"), "").unwrap();
+        fs::write(top.join("opt/.wh..wh..opq"), "").unwrap();
+        fs::write(top.join("opt/new"), "x").unwrap();
+        let s = LayerStack::unpacked(vec![top, low], tempfile::tempdir().unwrap());
+        assert!(s.lookup("/etc/gone").is_none());
+        assert!(s.lookup("/etc/kept").is_some());
+        assert!(s.lookup("/opt/old").is_none());
+        assert!(s.lookup("/opt/new").is_some());
+        assert_eq!(s.read_dir("/etc"), ["kept"]);
+        assert_eq!(s.read_dir("/opt"), ["new"]);
+    }
 
     /// Two layers: the top one deletes /etc/gone (whiteout) and replaces
     /// /opt wholesale (opaque) — the opaque xattr needs root, so that part

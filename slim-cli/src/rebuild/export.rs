@@ -1,0 +1,125 @@
+//! The fallback way to read an image: the engine's export stream (what
+//! `docker save` writes), unpacked layer by layer into a temporary directory
+//! that is removed with the [`LayerStack`]. Used where the layer store cannot
+//! be read in place (another storage driver, a daemon on another host); it
+//! costs a full read of the image.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::rootfs::LayerStack;
+
+pub async fn unpack_exported(docker: &Docker, image: &str) -> Result<LayerStack> {
+    let tmp = tempfile::Builder::new()
+        .prefix("slim-layers-")
+        .tempdir()
+        .context("cannot create a temporary directory for the image's layers")?;
+    let saved = tmp.path().join("image.tar");
+    let mut file = tokio::fs::File::create(&saved).await?;
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.with_context(|| format!("cannot export {image} from the Docker daemon"))?;
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    drop(file);
+    let root = tmp.path().to_path_buf();
+    let layers = tokio::task::spawn_blocking(move || unpack(&root, &saved)).await??;
+    Ok(LayerStack::unpacked(layers, tmp))
+}
+
+/// Creating a directory's children changes its mtime after the unpacker set
+/// it; set directory mtimes again from the layer's headers, so the minimal
+/// layer is the same whichever way the image was read.
+fn restore_dir_mtimes(layer_tar: &Path, dir: &Path) -> Result<()> {
+    let mut ar = tar::Archive::new(std::fs::File::open(layer_tar)?);
+    for entry in ar.entries()? {
+        let entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Directory {
+            continue;
+        }
+        let mtime = filetime::FileTime::from_unix_time(entry.header().mtime()? as i64, 0);
+        let path = dir.join(entry.path()?);
+        filetime::set_symlink_file_times(&path, mtime, mtime)
+            .with_context(|| format!("cannot set the mtime of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Unpacks `saved` (a docker-archive) and each of its layers; returns the
+/// layer directories top first.
+fn unpack(root: &Path, saved: &Path) -> Result<Vec<PathBuf>> {
+    let archive_dir = root.join("archive");
+    tar::Archive::new(std::fs::File::open(saved)?)
+        .unpack(&archive_dir)
+        .context("cannot unpack the exported image")?;
+    std::fs::remove_file(saved)?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archive_dir.join("manifest.json"))?)
+            .context("the exported image has no readable manifest.json")?;
+    let Some(layers) = manifest[0]["Layers"].as_array() else {
+        bail!("the exported image's manifest lists no layers");
+    };
+    let mut dirs = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let name = layer.as_str().context("a layer name is not a string")?;
+        let dir = root.join("layers").join(i.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let mut ar = tar::Archive::new(std::fs::File::open(archive_dir.join(name))?);
+        ar.set_preserve_permissions(true);
+        ar.set_preserve_ownerships(true);
+        ar.set_unpack_xattrs(true);
+        ar.set_preserve_mtime(true);
+        ar.unpack(&dir)
+            .with_context(|| format!("cannot unpack layer {name}"))?;
+        restore_dir_mtimes(&archive_dir.join(name), &dir)?;
+        dirs.push(dir);
+    }
+    std::fs::remove_dir_all(&archive_dir)?;
+    dirs.reverse();
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn directory_mtimes_survive_unpacking_their_children() {
+        let t = tempfile::tempdir().unwrap();
+        let layer = t.path().join("layer.tar");
+        {
+            let mut b = tar::Builder::new(std::fs::File::create(&layer).unwrap());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_mtime(1_000_000);
+            h.set_size(0);
+            b.append_data(&mut h, "./etc/", std::io::empty()).unwrap();
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_mtime(2_000_000);
+            h.set_size(1);
+            b.append_data(&mut h, "./etc/x", &b"x"[..]).unwrap();
+            b.finish().unwrap();
+        }
+        let out = t.path().join("out");
+        tar::Archive::new(std::fs::File::open(&layer).unwrap())
+            .unpack(&out)
+            .unwrap();
+        restore_dir_mtimes(&layer, &out).unwrap();
+        assert_eq!(
+            std::fs::metadata(out.join("etc")).unwrap().mtime(),
+            1_000_000
+        );
+        assert_eq!(
+            std::fs::metadata(out.join("etc/x")).unwrap().mtime(),
+            2_000_000
+        );
+    }
+}
