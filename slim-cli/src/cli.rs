@@ -29,7 +29,7 @@ pub struct BuildArgs {
     /// The image to minify (it is never modified).
     pub image: String,
     /// Tag of the minimal image written to the Docker daemon.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_tag)]
     pub tag: String,
     /// Directory for report.json and seccomp.json (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -48,7 +48,7 @@ pub struct BuildArgs {
     pub include_shell: bool,
     /// Leave out paths matching this glob (`**` crosses directories); a path
     /// the container used is left out with a warning.
-    #[arg(long, value_name = "GLOB")]
+    #[arg(long, value_name = "GLOB", value_parser = parse_glob)]
     pub exclude: Vec<String>,
     /// Also write the image as an OCI image layout: oci:DIR.
     #[arg(long, value_name = "oci:DIR", value_parser = parse_output)]
@@ -70,6 +70,54 @@ pub enum ReadLayers {
     Auto,
     InPlace,
     Export,
+}
+
+/// An image reference Docker accepts: lowercase path components of
+/// [a-z0-9] joined by `.`, `_`, `__` or `-`, `/`-separated, an optional
+/// registry host[:port] first, and an optional `:tag`.
+fn parse_tag(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is not a valid image reference (like name:tag, lowercase)");
+    let (name, tag) = match s.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (s, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !t.starts_with(['.', '-']);
+        if !ok {
+            return Err(bad());
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        parts.remove(0); // a registry host, checked by the daemon
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
+        return Err(bad());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_glob(s: &str) -> Result<String, String> {
+    globset::Glob::new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_http_probe(s: &str) -> Result<String, String> {
+    crate::probes::HttpProbe::parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_output(s: &str) -> Result<PathBuf, String> {
@@ -95,7 +143,7 @@ pub struct ProfileArgs {
 pub struct ProbeArgs {
     /// An HTTP request "METHOD PATH" sent to every published TCP port once the
     /// app answers [default: "GET /" on every exposed TCP port].
-    #[arg(long = "http-probe", value_name = "METHOD PATH")]
+    #[arg(long = "http-probe", value_name = "METHOD PATH", value_parser = parse_http_probe)]
     pub http_probe: Vec<String>,
     /// Send no HTTP requests at all.
     #[arg(long, conflicts_with = "http_probe")]
@@ -175,6 +223,49 @@ mod tests {
         };
         assert_eq!(b.probe.http_probe, ["GET /", "POST /x"]);
         assert_eq!(b.probe.continue_after, Some(ContinueAfter::Seconds(5)));
+    }
+
+    #[test]
+    fn tags_are_checked_before_any_work() {
+        for ok in [
+            "app:1.4-slim",
+            "app",
+            "reg.example:5000/team/app:v1",
+            "a_b/c-d.e:latest",
+        ] {
+            assert!(parse_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "Bad Tag!", "App:1", "app:", "app:-x", "/app", "app//x", "-app",
+        ] {
+            assert!(parse_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn globs_and_http_probes_are_checked_when_parsed() {
+        let r = Cli::try_parse_from([
+            "slim",
+            "profile",
+            "x",
+            "--artifacts",
+            "d",
+            "--http-probe",
+            "GET",
+        ]);
+        assert!(r.is_err());
+        let r = Cli::try_parse_from([
+            "slim",
+            "build",
+            "x",
+            "--tag",
+            "t",
+            "--artifacts",
+            "d",
+            "--exclude",
+            "[",
+        ]);
+        assert!(r.is_err());
     }
 
     #[test]

@@ -26,10 +26,23 @@ pub struct ImageInfo {
 pub async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_local_defaults()
         .context("cannot reach the Docker daemon; is it running (scripts/setup.sh starts one)?")?;
-    docker
-        .negotiate_version()
-        .await
-        .context("cannot reach the Docker daemon at /var/run/docker.sock; start dockerd")
+    docker.negotiate_version().await.map_err(|e| {
+        let mut chain = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chain.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        if chain.contains("Permission denied") {
+            anyhow!(
+                "no access to the Docker socket: run slim as root (it also needs root for eBPF)"
+            )
+        } else {
+            anyhow!(
+                "cannot reach the Docker daemon at /var/run/docker.sock ({chain}); start dockerd"
+            )
+        }
+    })
 }
 
 pub async fn inspect_image(docker: &Docker, image: &str) -> Result<ImageInfo> {
