@@ -38,7 +38,7 @@ fi
 if ! command -v bpf-linker >/dev/null 2>&1; then
     log "building bpf-linker against LLVM $LLVM (about a minute)"
     # Without LLVM 22 first on PATH, llvm-sys picks up another llvm-config.
-    PATH="/usr/lib/llvm-$LLVM/bin:$PATH" cargo install --locked bpf-linker \
+    PATH="/usr/lib/llvm-$LLVM/bin:$PATH" cargo install --locked bpf-linker --version 0.13.0 \
         --no-default-features --features "llvm-$LLVM" >/dev/null
 fi
 

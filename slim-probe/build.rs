@@ -47,7 +47,7 @@ fn check_prerequisites() {
         fail(
             "bpf-linker (built against LLVM 22)",
             "apt-get install -y llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev && \
-             PATH=/usr/lib/llvm-22/bin:$PATH cargo install --locked bpf-linker \
+             PATH=/usr/lib/llvm-22/bin:$PATH cargo install --locked bpf-linker --version 0.13.0 \
              --no-default-features --features llvm-22",
         );
     }
