@@ -200,10 +200,10 @@ mod tests {
     use super::*;
     use std::fs;
 
-    #[test]
-    fn aufs_whiteouts_from_layer_tarballs() {
-        let t = tempfile::tempdir().unwrap();
-        let (top, low) = (t.path().join("1"), t.path().join("0"));
+    /// A lower layer with /etc/gone, /etc/kept and /opt/old, and an upper
+    /// one with /etc/kept and /opt/new; callers add the deletions.
+    fn two_layers(t: &Path) -> (PathBuf, PathBuf) {
+        let (top, low) = (t.join("top"), t.join("low"));
         for d in [&top, &low] {
             fs::create_dir_all(d.join("etc")).unwrap();
             fs::create_dir_all(d.join("opt")).unwrap();
@@ -211,9 +211,17 @@ mod tests {
         fs::write(low.join("etc/gone"), "x").unwrap();
         fs::write(low.join("etc/kept"), "low").unwrap();
         fs::write(low.join("opt/old"), "x").unwrap();
+        fs::write(top.join("etc/kept"), "top").unwrap();
+        fs::write(top.join("opt/new"), "x").unwrap();
+        (top, low)
+    }
+
+    #[test]
+    fn aufs_whiteouts_from_layer_tarballs() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, low) = two_layers(t.path());
         fs::write(top.join("etc/.wh.gone"), "").unwrap();
         fs::write(top.join("opt/.wh..wh..opq"), "").unwrap();
-        fs::write(top.join("opt/new"), "x").unwrap();
         let s = LayerStack::unpacked(vec![top, low], tempfile::tempdir().unwrap());
         assert!(s.lookup("/etc/gone").is_none());
         assert!(s.lookup("/etc/kept").is_some());
@@ -228,16 +236,7 @@ mod tests {
     /// is checked only when it can be set.
     fn stack() -> (tempfile::TempDir, LayerStack) {
         let t = tempfile::tempdir().unwrap();
-        let (top, low) = (t.path().join("top"), t.path().join("low"));
-        for d in [&top, &low] {
-            fs::create_dir_all(d.join("etc")).unwrap();
-            fs::create_dir_all(d.join("opt")).unwrap();
-        }
-        fs::write(low.join("etc/gone"), "x").unwrap();
-        fs::write(low.join("etc/kept"), "low").unwrap();
-        fs::write(low.join("opt/old"), "x").unwrap();
-        fs::write(top.join("etc/kept"), "top").unwrap();
-        fs::write(top.join("opt/new"), "x").unwrap();
+        let (top, low) = two_layers(t.path());
         let wh = std::ffi::CString::new(top.join("etc/gone").to_str().unwrap()).unwrap();
         let can_whiteout = unsafe { libc::mknod(wh.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
         assert!(can_whiteout || unsafe { libc::geteuid() } != 0);
