@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::{
     container::{
         Config, CreateContainerOptions, InspectContainerOptions, LogOutput, LogsOptions,
-        RemoveContainerOptions, StopContainerOptions,
+        RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
     },
     exec::{CreateExecOptions, StartExecResults},
     models::{HostConfig, PortBinding},
@@ -21,6 +21,8 @@ pub struct ImageInfo {
     pub size_bytes: u64,
     /// Exposed TCP ports, e.g. `80`.
     pub tcp_ports: Vec<u16>,
+    /// The whole inspection (config, storage driver), for the rebuilder.
+    pub inspect: bollard::models::ImageInspect,
 }
 
 pub async fn connect() -> Result<Docker> {
@@ -67,9 +69,10 @@ pub async fn inspect_image(docker: &Docker, image: &str) -> Result<ImageInfo> {
         .unwrap_or_default();
     tcp_ports.sort_unstable();
     Ok(ImageInfo {
-        id: info.id.unwrap_or_default(),
+        id: info.id.clone().unwrap_or_default(),
         size_bytes: info.size.unwrap_or(0).max(0) as u64,
         tcp_ports,
+        inspect: info,
     })
 }
 
@@ -166,15 +169,27 @@ pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
 
 /// Waits until the container exits by itself, or `timeout` passes.
 pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    loop {
-        if !state(docker, id).await?.0 {
-            return Ok(true);
+    let opts = WaitContainerOptions {
+        condition: "not-running",
+    };
+    let mut stream = docker.wait_container(id, Some(opts));
+    let exited = async {
+        match stream.next().await {
+            // bollard reports a non-zero exit status as this error.
+            None
+            | Some(Ok(_))
+            | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => Ok(()),
+            Some(Err(e)) => {
+                Err(e).with_context(|| format!("cannot wait for container {}", short(id)))
+            }
         }
-        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    match timeout {
+        None => exited.await.map(|()| true),
+        Some(t) => match tokio::time::timeout(t, exited).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        },
     }
 }
 

@@ -25,15 +25,23 @@ use crate::{
 pub struct Cleanup(Arc<Mutex<Vec<String>>>);
 
 impl Cleanup {
+    fn ids(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn register(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id.to_string());
+        self.ids().push(id.to_string());
+    }
+
+    /// Removes `id` now and forgets it.
+    async fn remove(&self, docker: &Docker, id: &str) -> Result<()> {
+        docker::remove(docker, id).await?;
+        self.ids().retain(|i| i != id);
+        Ok(())
     }
 
     pub async fn run(&self) {
-        let ids = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids = std::mem::take(&mut *self.ids());
         if ids.is_empty() {
             return;
         }
@@ -188,7 +196,7 @@ pub async fn run(
         }
         None => None,
     };
-    docker::remove(docker, &id).await?;
+    cleanup.remove(docker, &id).await?;
     Ok(Outcome {
         trace,
         probes: results,

@@ -13,9 +13,6 @@ pub(crate) struct Event {
     pub arg: u64,
     pub ppid: u32,
     pub flags: u32,
-    /// 0 for a syscall's first path, 1 for its second.
-    #[allow(dead_code)]
-    pub role: u32,
     pub comm: String,
     pub uts: String,
     /// The path as the task passed it (or the kernel's exec filename).
@@ -56,7 +53,6 @@ pub(crate) fn decode(rec: &[u8]) -> Option<Event> {
         arg: h.arg,
         ppid: h.ppid,
         flags: h.flags,
-        role: h.role,
         comm: cstr(&h.comm),
         uts: cstr(&h.uts),
         path,

@@ -16,9 +16,8 @@ mod probe;
 mod syscall_table;
 mod trace;
 
-pub use paths::absolute;
-pub use probe::{mntns_of, Probe};
-pub use syscall_table::{access_kind, errno_name, Access, Arch};
+pub use probe::Probe;
+pub use syscall_table::Access;
 pub use trace::{EventStats, FileRecord, Process, Trace};
 
 /// What can go wrong while probing.

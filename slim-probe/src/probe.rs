@@ -1,7 +1,7 @@
 //! Loads and attaches the eBPF programs, reads the ring buffer while the
 //! container runs, and turns everything into a [`Trace`] when it is done.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     hash::{Hash, Hasher},
     os::unix::fs::MetadataExt,
 };
@@ -11,7 +11,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use slim_ebpf_common::{Counter, EventKind, SyscallBits, DRAIN_INTERVAL_MS};
+use slim_ebpf_common::{EventKind, SyscallBits, DRAIN_INTERVAL_MS};
 use tokio::{
     io::unix::AsyncFd,
     sync::{oneshot, watch},
@@ -42,15 +42,9 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
 /// until [`Probe::finish`] picks the target container's share.
 pub struct Probe {
     ebpf: Ebpf,
-    host_mntns: u64,
     watch: watch::Sender<Option<String>>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: oneshot::Sender<()>,
     reader: JoinHandle<Result<Reader, ProbeError>>,
-}
-
-/// The mount namespace inode of a process (`/proc/PID/ns/mnt`).
-pub fn mntns_of(pid: &str) -> std::io::Result<u64> {
-    Ok(std::fs::metadata(format!("/proc/{pid}/ns/mnt"))?.ino())
 }
 
 impl Probe {
@@ -58,8 +52,13 @@ impl Probe {
     /// created: from then on nothing the container does is missed. Must run
     /// inside a tokio runtime (the ring buffer is read by a task).
     pub fn attach() -> Result<Self, ProbeError> {
+        let t0 = std::time::Instant::now();
         let layout = kernel_layout()?;
-        let host_mntns = mntns_of("self").map_err(|e| ProbeError::Host(e.to_string()))?;
+        tracing::debug!(ms = t0.elapsed().as_millis() as u64, "kernel layout read");
+        // Slim's own mount namespace: its tasks (and the host's) are ignored.
+        let host_mntns = std::fs::metadata("/proc/self/ns/mnt")
+            .map_err(|e| ProbeError::Host(e.to_string()))?
+            .ino();
         let mut ebpf = EbpfLoader::new()
             .override_global("LAYOUT", &layout, true)
             .override_global("HOST_MNTNS", &host_mntns, true)
@@ -87,26 +86,25 @@ impl Probe {
             uts_mntns: HashMap::new(),
             target: None,
             config,
-            seen: HashSet::new(),
+            watched: watch_rx,
+            seen: HashMap::new(),
             duplicates: 0,
         };
         // SAFETY: the ring buffer owns its fd and lives inside the AsyncFd.
         let fd =
             unsafe { AsyncFd::register(events) }.map_err(|e| ProbeError::Reader(e.to_string()))?;
-        let reader = tokio::spawn(reader.run(fd, watch_rx, stop_rx));
-        tracing::debug!(host_mntns, "probe attached");
+        let reader = tokio::spawn(reader.run(fd, stop_rx));
+        tracing::debug!(
+            host_mntns,
+            ms = t0.elapsed().as_millis() as u64,
+            "probe attached"
+        );
         Ok(Self {
             ebpf,
-            host_mntns,
             watch: watch_tx,
-            stop: Some(stop_tx),
+            stop: stop_tx,
             reader,
         })
-    }
-
-    /// Slim's own mount namespace, which the probe ignores.
-    pub fn host_mntns(&self) -> u64 {
-        self.host_mntns
     }
 
     /// Names the container to keep (its full ID). From its first exec on, the
@@ -122,9 +120,7 @@ impl Probe {
         let Probe {
             ebpf, stop, reader, ..
         } = self;
-        if let Some(stop) = stop {
-            let _ = stop.send(());
-        }
+        let _ = stop.send(());
         let reader = reader
             .await
             .map_err(|e| ProbeError::Reader(e.to_string()))??;
@@ -197,14 +193,11 @@ fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
     let map =
         PerCpuArray::<_, u64>::try_from(ebpf.map("COUNTERS").ok_or(ProbeError::Map("COUNTERS"))?)
             .map_err(|_| ProbeError::Map("COUNTERS"))?;
-    let sum = |c: Counter| -> u64 { map.get(&(c as u32), 0).map(|v| v.iter().sum()).unwrap_or(0) };
-    Ok(Counters {
-        ring_full: sum(Counter::RingFull),
-        pending_full: sum(Counter::PendingFull),
-        tracked_full: sum(Counter::TrackedFull),
-        bitmap_full: sum(Counter::BitmapFull),
-        syscall_out_of_range: sum(Counter::SyscallOutOfRange),
-    })
+    let mut counters = Counters::default();
+    for (i, slot) in counters.iter_mut().enumerate() {
+        *slot = map.get(&(i as u32), 0).map(|v| v.iter().sum()).unwrap_or(0);
+    }
+    Ok(counters)
 }
 
 /// The ring-buffer reading task's state.
@@ -214,20 +207,31 @@ struct Reader {
     uts_mntns: HashMap<String, u64>,
     target: Option<u64>,
     config: Array<MapData, u64>,
-    seen: HashSet<u64>,
+    /// The watched container's hostname (its short ID), once known.
+    watched: watch::Receiver<Option<String>>,
+    /// Records kept so far, by hash of the record without its thread id.
+    seen: HashMap<u64, Vec<Box<[u8]>>>,
     duplicates: u64,
 }
 
-/// A hash of a record with its thread id zeroed.
-fn dedup_key(record: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    let tid = std::mem::offset_of!(slim_ebpf_common::EventHeader, tid);
-    if record.len() >= tid + 4 {
-        record[..tid].hash(&mut h);
-        record[tid + 4..].hash(&mut h);
+/// Where the thread id sits in a record: events that differ only there are
+/// the same event (another worker doing the same thing).
+const TID: std::ops::Range<usize> = {
+    let at = std::mem::offset_of!(slim_ebpf_common::EventHeader, tid);
+    at..at + 4
+};
+
+fn without_tid(record: &[u8]) -> (&[u8], &[u8]) {
+    if record.len() >= TID.end {
+        (&record[..TID.start], &record[TID.end..])
     } else {
-        record.hash(&mut h);
+        (record, &[])
     }
+}
+
+fn hash_without_tid(record: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    without_tid(record).hash(&mut h);
     h.finish()
 }
 
@@ -235,10 +239,8 @@ impl Reader {
     async fn run(
         mut self,
         mut fd: AsyncFd<RingBuf<MapData>>,
-        mut watch: watch::Receiver<Option<String>>,
         mut stop: oneshot::Receiver<()>,
     ) -> Result<Self, ProbeError> {
-        let mut watched: Option<String> = None;
         // Events are written without a wakeup until much is waiting.
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(DRAIN_INTERVAL_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -246,58 +248,62 @@ impl Reader {
             tokio::select! {
                 biased;
                 _ = &mut stop => {
-                    watched = watch.borrow().clone().or(watched);
-                    self.drain(fd.get_mut(), watched.as_deref());
+                    self.drain(fd.get_mut());
                     return Ok(self);
                 }
-                changed = watch.changed() => {
-                    if changed.is_ok() {
-                        watched = watch.borrow().clone();
-                        self.pick_target(watched.as_deref());
-                    }
-                }
-                _ = tick.tick() => {
-                    self.drain(fd.get_mut(), watched.as_deref());
-                }
+                Ok(()) = self.watched.changed() => self.pick_target(),
+                _ = tick.tick() => self.drain(fd.get_mut()),
                 guard = fd.readable_mut() => {
                     let mut guard = guard.map_err(|e| ProbeError::Reader(e.to_string()))?;
-                    self.drain(guard.get_inner_mut(), watched.as_deref());
+                    self.drain(guard.get_inner_mut());
                     guard.clear_ready();
                 }
             }
         }
     }
 
-    fn drain(&mut self, ring: &mut RingBuf<MapData>, watched: Option<&str>) {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) {
         while let Some(item) = ring.next() {
-            // A server repeats the same accesses for every request: an event
-            // equal to one seen before (thread id aside) adds nothing, and
-            // is dropped here before any decoding or allocation.
-            if !self.seen.insert(dedup_key(&item)) {
+            if self.is_duplicate(&item) {
                 self.duplicates += 1;
                 continue;
             }
             let Some(ev) = decode(&item) else { continue };
-            if ev.kind == EventKind::Exec && !ev.uts.is_empty() {
-                let first = !self.uts_mntns.contains_key(&ev.uts);
-                self.uts_mntns.entry(ev.uts.clone()).or_insert(ev.mntns);
-                if first && self.target.is_none() {
-                    self.events.push(ev);
-                    self.pick_target(watched);
-                    continue;
-                }
+            let new_host = ev.kind == EventKind::Exec
+                && !ev.uts.is_empty()
+                && !self.uts_mntns.contains_key(&ev.uts);
+            if new_host {
+                self.uts_mntns.insert(ev.uts.clone(), ev.mntns);
             }
             if self.target.is_none_or(|t| t == ev.mntns) {
                 self.events.push(ev);
             }
+            if new_host {
+                self.pick_target();
+            }
         }
     }
 
-    fn pick_target(&mut self, watched: Option<&str>) {
+    /// A server repeats the same accesses for every request: a record equal
+    /// to one kept before (thread id aside) adds nothing, and is dropped
+    /// before any decoding. Equality is checked on the bytes, not only the
+    /// hash, so no distinct event can be lost to a collision.
+    fn is_duplicate(&mut self, record: &[u8]) -> bool {
+        let kept = self.seen.entry(hash_without_tid(record)).or_default();
+        let key = without_tid(record);
+        if kept.iter().any(|k| without_tid(k) == key) {
+            return true;
+        }
+        kept.push(record.into());
+        false
+    }
+
+    fn pick_target(&mut self) {
         if self.target.is_some() {
             return;
         }
-        let Some(mntns) = watched.and_then(|w| self.uts_mntns.get(w)).copied() else {
+        let watched = self.watched.borrow().clone();
+        let Some(mntns) = watched.and_then(|w| self.uts_mntns.get(&w).copied()) else {
             return;
         };
         self.target = Some(mntns);

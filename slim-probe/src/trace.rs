@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use slim_ebpf_common::{
-    EventKind, SyscallBits, FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED,
-    FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED,
+    Counter, EventKind, SyscallBits, COUNTERS, FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT,
+    FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED,
 };
 
 use crate::{
@@ -69,15 +69,17 @@ pub struct EventStats {
     pub dropped_by_reason: BTreeMap<String, u64>,
 }
 
-/// Kernel-side counters, summed over CPUs (indexed by `Counter`).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Counters {
-    pub ring_full: u64,
-    pub pending_full: u64,
-    pub tracked_full: u64,
-    pub bitmap_full: u64,
-    pub syscall_out_of_range: u64,
+impl EventStats {
+    fn lose(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            self.dropped += n;
+            *self.dropped_by_reason.entry(reason.into()).or_default() += n;
+        }
+    }
 }
+
+/// Kernel-side counters, summed over CPUs, indexed by `Counter`.
+pub(crate) type Counters = [u64; COUNTERS as usize];
 
 pub(crate) fn assemble(
     events: &[Event],
@@ -91,19 +93,16 @@ pub(crate) fn assemble(
     let mut parent_of_tid: BTreeMap<u32, u32> = BTreeMap::new();
     let mut tgid_of_tid: BTreeMap<u32, u32> = BTreeMap::new();
     let mut stats = EventStats::default();
-    let lost = |reason: &str, stats: &mut EventStats| {
-        stats.dropped += 1;
-        *stats.dropped_by_reason.entry(reason.into()).or_default() += 1;
-    };
 
     for ev in events.iter().filter(|e| e.mntns == mntns) {
         tracing::trace!(?ev, "event");
         stats.received += 1;
-        tgid_of_tid.insert(ev.tid, ev.tgid);
         if ev.kind == EventKind::Fork {
+            // Reported by the parent: its tgid is not the child's.
             parent_of_tid.insert(ev.tid, ev.ppid);
             continue;
         }
+        tgid_of_tid.insert(ev.tid, ev.tgid);
         let proc = procs.entry(ev.tgid).or_insert_with(|| Process {
             pid: ev.tgid,
             ppid: None,
@@ -115,18 +114,18 @@ pub(crate) fn assemble(
             // A path the task passed but that could not be read. When the
             // call itself failed with EFAULT there was no file to lose.
             if ev.ret != -EFAULT {
-                lost("unreadable_path", &mut stats);
+                stats.lose("unreadable_path", 1);
             }
             continue;
         }
         if ev.flags & FLAG_PATH_TRUNCATED != 0 {
-            lost("path_too_long", &mut stats);
+            stats.lose("path_too_long", 1);
             continue;
         }
         if ev.flags & (FLAG_BASE_FAILED | FLAG_BASE_TRUNCATED | FLAG_BASE_OUTSIDE_ROOT) != 0 {
             // Failed calls with an unusable dirfd (EBADF) name no file.
             if !failed {
-                lost("unresolved_directory", &mut stats);
+                stats.lose("unresolved_directory", 1);
             }
             continue;
         }
@@ -178,17 +177,8 @@ pub(crate) fn assemble(
         }
     }
 
-    for (reason, n) in [
-        ("ring_buffer_full", counters.ring_full),
-        ("pending_map_full", counters.pending_full),
-        ("task_map_full", counters.tracked_full),
-        ("syscall_map_full", counters.bitmap_full),
-        ("syscall_number_out_of_range", counters.syscall_out_of_range),
-    ] {
-        if n > 0 {
-            stats.dropped += n;
-            *stats.dropped_by_reason.entry(reason.into()).or_default() += n;
-        }
+    for counter in Counter::ALL {
+        stats.lose(counter.reason(), counters[counter as usize]);
     }
 
     let mut syscalls = Vec::new();
@@ -203,7 +193,7 @@ pub(crate) fn assemble(
                             numbers.push(nr);
                             syscalls.push(name.to_string());
                         }
-                        None => lost("unnamed_syscall", &mut stats),
+                        None => stats.lose("unnamed_syscall", 1),
                     }
                 }
             }
@@ -237,7 +227,6 @@ mod tests {
             arg: 0,
             ppid: 0,
             flags: if base.is_empty() { 0 } else { FLAG_BASE },
-            role: 0,
             comm: "app".into(),
             uts: String::new(),
             path: Some(path.into()),
@@ -294,10 +283,8 @@ mod tests {
         fault.path = None;
         let mut efault = fault.clone();
         efault.ret = -EFAULT;
-        let counters = Counters {
-            ring_full: 5,
-            ..Default::default()
-        };
+        let mut counters = Counters::default();
+        counters[Counter::RingFull as usize] = 5;
         let t = assemble(&[fault, efault], 7, None, &counters, Arch::X86_64);
         assert_eq!(t.events.dropped, 6);
         assert_eq!(t.events.dropped_by_reason["ring_buffer_full"], 5);

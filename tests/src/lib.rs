@@ -85,17 +85,22 @@ pub fn slim_bin() -> PathBuf {
     bin
 }
 
-/// A fresh artifacts directory under the target dir, removed on drop.
+/// `slim-test-NAME` made unique to this process and moment, for names of
+/// directories and image tags that parallel tests must not share.
+fn unique(name: &str, sep: char) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("slim-test-{name}{sep}{}-{nanos}", std::process::id())
+}
+
+/// A fresh artifacts directory in the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p =
-            std::env::temp_dir().join(format!("slim-test-{tag}-{}-{nanos}", std::process::id()));
+        let p = std::env::temp_dir().join(unique(tag, '-'));
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
@@ -282,11 +287,7 @@ pub struct Tag(pub String);
 
 impl Tag {
     pub fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        Self(format!("slim-test-{name}:{}-{nanos}", std::process::id()))
+        Self(unique(name, ':'))
     }
 }
 

@@ -164,6 +164,28 @@ pub enum Counter {
 }
 pub const COUNTERS: u32 = 5;
 
+impl Counter {
+    /// Every counter, in index order.
+    pub const ALL: [Counter; COUNTERS as usize] = [
+        Counter::RingFull,
+        Counter::PendingFull,
+        Counter::TrackedFull,
+        Counter::BitmapFull,
+        Counter::SyscallOutOfRange,
+    ];
+
+    /// The reason reported in `events.dropped_by_reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Counter::RingFull => "ring_buffer_full",
+            Counter::PendingFull => "pending_map_full",
+            Counter::TrackedFull => "task_map_full",
+            Counter::BitmapFull => "syscall_map_full",
+            Counter::SyscallOutOfRange => "syscall_number_out_of_range",
+        }
+    }
+}
+
 /// Offsets the programs need but cannot know at compile time (Rust eBPF has
 /// no CO-RE): kernel struct members from `/sys/kernel/btf/vmlinux`, and
 /// tracepoint fields from tracefs `format` files. Set by the loader.

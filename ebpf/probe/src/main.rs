@@ -185,7 +185,7 @@ fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
         record_syscall(mntns, nr);
     }
 
-    if let Some(_spec) = syscalls::classify(nr) {
+    if syscalls::classify(nr).is_some() {
         let tid = bpf_get_current_pid_tgid() as u32;
         // SAFETY: the value is not kept past this call.
         if unsafe { TRACKED.get(&tid) }.is_none() {
@@ -352,7 +352,7 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i64> {
         count(Counter::TrackedFull);
     }
     let buf = scratch()?;
-    fill_header(buf, EventKind::Fork, 0, 0, 0, 0)?;
+    fill_header(buf, EventKind::Fork, 0, 0, 0, 0);
     buf.header.tid = child;
     buf.header.ppid = parent;
     output(buf, HEADER_SIZE)
@@ -385,14 +385,7 @@ fn scratch() -> Result<&'static mut EventBuf, i64> {
 }
 
 #[inline(always)]
-fn fill_header(
-    buf: &mut EventBuf,
-    kind: EventKind,
-    nr: u32,
-    ret: i64,
-    arg: u64,
-    role: u32,
-) -> Result<(), i64> {
+fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64, role: u32) {
     // SAFETY: helpers without preconditions.
     let task = unsafe { bpf_get_current_task() };
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -419,7 +412,6 @@ fn fill_header(
             }
         }
     }
-    Ok(())
 }
 
 /// What [`emit_path`] reports (one argument: eBPF calls take at most five).
@@ -445,7 +437,7 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
         ref src,
     } = *call;
     let buf = scratch()?;
-    fill_header(buf, kind, nr, ret, arg, role)?;
+    fill_header(buf, kind, nr, ret, arg, role);
     let data = buf.data.as_mut_ptr();
     // SAFETY: data has room for PATH_MAX bytes.
     let n = unsafe {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
 
+use super::profile::Probed;
 use crate::{
     cli::{BuildArgs, ReadLayers},
     docker,
@@ -28,7 +29,11 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
 async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
     let docker = docker::connect().await?;
-    let (mut report, profile) = super::profile::probe_image(
+    let Probed {
+        mut report,
+        profile,
+        source,
+    } = super::profile::probe_image(
         &docker,
         "build",
         &args.image,
@@ -40,11 +45,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     .await?;
 
     steps.step("select", "selecting the files to keep");
-    let src = docker
-        .inspect_image(&args.image)
-        .await
-        .with_context(|| format!("cannot inspect {}", args.image))?;
-    let fs = layer_stack(&docker, args, &src).await?;
+    let src = &source.inspect;
+    let fs = layer_stack(&docker, args, src).await?;
     let config = src.config.clone().unwrap_or_default();
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
     command.extend(config.cmd.clone().unwrap_or_default());
@@ -79,7 +81,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     })
     .await??;
     let diff_id = image::sha256(&layer_bytes);
-    let config_json = image::config_json(&src, &diff_id)?;
+    let config_json = image::config_json(src, &diff_id)?;
 
     steps.step("load", &format!("loading {} into Docker", args.tag));
     if let Some(dir) = &args.output {

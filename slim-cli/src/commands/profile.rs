@@ -23,7 +23,7 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
 async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
     let docker = docker::connect().await?;
-    let (mut report, _) = probe_image(
+    let mut report = probe_image(
         &docker,
         "profile",
         &args.image,
@@ -32,7 +32,8 @@ async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Re
         cleanup,
         steps,
     )
-    .await?;
+    .await?
+    .report;
     steps.finish();
     report.timings_ms = steps.timings_ms();
     report::write_json(&args.artifacts, "report.json", &report)?;
@@ -49,9 +50,16 @@ pub fn finish(report: &Report, dir: &Path, args: &ProbeArgs, started: Instant) -
     Ok(())
 }
 
+/// What probing an image produced.
+pub struct Probed {
+    pub report: Report,
+    /// The seccomp profile's JSON, as written to DIR/seccomp.json.
+    pub profile: String,
+    pub source: ImageInfo,
+}
+
 /// Shared by `profile` and `build`: inspect, probe, check the trace, and
-/// write DIR/report.json and DIR/seccomp.json. Returns the report and the
-/// profile's JSON.
+/// write DIR/report.json and DIR/seccomp.json.
 pub async fn probe_image(
     docker: &Docker,
     command: &'static str,
@@ -60,7 +68,7 @@ pub async fn probe_image(
     args: &ProbeArgs,
     cleanup: &Cleanup,
     steps: &mut Steps,
-) -> Result<(Report, String)> {
+) -> Result<Probed> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     steps.step("inspect", "inspecting the image");
     let info: ImageInfo = docker::inspect_image(docker, image).await?;
@@ -116,5 +124,9 @@ pub async fn probe_image(
     let json = serde_json::to_string_pretty(&profile)?;
     std::fs::write(dir.join("seccomp.json"), format!("{json}\n"))
         .with_context(|| format!("cannot write {}/seccomp.json", dir.display()))?;
-    Ok((report, json))
+    Ok(Probed {
+        report,
+        profile: json,
+        source: info,
+    })
 }

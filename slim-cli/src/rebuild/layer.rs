@@ -33,6 +33,7 @@ pub fn write<W: Write>(
     tar.follow_symlinks(false);
     let mut stats = LayerStats::default();
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    let mut wrote_tmp = false;
     for path in kept.keys() {
         let name = path.trim_start_matches('/');
         if name.is_empty() {
@@ -49,6 +50,7 @@ pub fn write<W: Write>(
         h.set_mode(meta.mode() & 0o7777);
         // /tmp is sticky and world-writable whatever the image says.
         if path == "/tmp" {
+            wrote_tmp = true;
             h.set_mode(0o1777);
         }
         h.set_size(0);
@@ -101,7 +103,7 @@ pub fn write<W: Write>(
         stats.entries += 1;
     }
     // /tmp may be missing from the image: create it.
-    if !kept.contains_key("/tmp") || fs.lookup("/tmp").is_none() {
+    if !wrote_tmp {
         let mut h = Header::new_gnu();
         h.set_entry_type(EntryType::Directory);
         h.set_mode(0o1777);
