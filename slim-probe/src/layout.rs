@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use btf_rs::{Btf, Type};
-use slim_ebpf_common::Layout;
+use slim_ebpf_common::{Layout, REGS_WINDOW};
 
 use crate::ProbeError;
 
@@ -21,11 +21,13 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
     let off = |s: &str, path: &str| member_offset(&btf, s, path);
     let tracefs = tracefs_root()?;
     let field = |event: &str, name: &str| tracepoint_field(&tracefs, event, name);
+    let regs_args = syscall_arg_offsets(&btf)?;
     Ok(Layout {
         task_nsproxy: off("task_struct", "nsproxy")?,
         task_fs: off("task_struct", "fs")?,
         task_files: off("task_struct", "files")?,
         task_seccomp_mode: off("task_struct", "seccomp.mode")?,
+        task_comm: off("task_struct", "comm")?,
         nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
         nsproxy_uts_ns: off("nsproxy", "uts_ns")?,
         uts_nodename: off("uts_namespace", "name.nodename")?,
@@ -44,12 +46,28 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
         fdt_max_fds: off("fdtable", "max_fds")?,
         fdt_fd: off("fdtable", "fd")?,
         file_f_path: off("file", "f_path")?,
-        regs_args: syscall_arg_offsets(&btf)?,
+        regs_args,
+        regs_window: regs_window(&regs_args)?,
         tp_exec_filename: field("sched/sched_process_exec", "filename")?,
         tp_fork_parent_pid: field("sched/sched_process_fork", "parent_pid")?,
         tp_fork_child_pid: field("sched/sched_process_fork", "child_pid")?,
         tp_exit_pid: field("sched/sched_process_exit", "pid")?,
     })
+}
+
+/// The start of the `REGS_WINDOW` bytes holding all six arguments.
+fn regs_window(args: &[u64; 6]) -> Result<u64, ProbeError> {
+    let start = args.iter().copied().min().unwrap_or(0);
+    let end = args.iter().copied().max().unwrap_or(0) + 8;
+    if end - start > REGS_WINDOW as u64 || args.iter().any(|a| a % 8 != start % 8) {
+        return Err(ProbeError::Btf {
+            what: "struct pt_regs".into(),
+            reason: format!(
+                "syscall arguments span {start}..{end}, not one {REGS_WINDOW}-byte window"
+            ),
+        });
+    }
+    Ok(start)
 }
 
 /// Where the six syscall arguments are in `struct pt_regs`.
@@ -179,5 +197,15 @@ mod tests {
         assert_eq!(parse_format_offset(FORK, "parent_comm"), Some(8));
         assert_eq!(parse_format_offset(FORK, "args"), Some(16));
         assert_eq!(parse_format_offset(FORK, "pid"), None);
+    }
+
+    #[test]
+    fn argument_registers_fit_one_window() {
+        // x86_64: di, si, dx, r10, r8, r9.
+        assert_eq!(regs_window(&[112, 104, 96, 56, 72, 64]).unwrap(), 56);
+        // arm64: regs[0..5].
+        assert_eq!(regs_window(&[0, 8, 16, 24, 32, 40]).unwrap(), 0);
+        assert!(regs_window(&[0, 8, 16, 24, 32, 200]).is_err());
+        assert!(regs_window(&[0, 8, 16, 24, 32, 36]).is_err());
     }
 }

@@ -127,33 +127,50 @@ impl Probe {
         let mntns = reader.target.ok_or(ProbeError::NotSeen)?;
         let bits = read_bits(&ebpf, mntns)?;
         let counters = read_counters(&ebpf)?;
-        tracing::debug!(duplicates = reader.duplicates, "duplicate events skipped");
+        let deduped = read_deduped(&ebpf)?;
+        tracing::debug!(
+            kernel = deduped,
+            user = reader.duplicates,
+            "duplicate events skipped"
+        );
         // Detaching waits for an RCU grace period per tracepoint; nothing
         // needs to wait for it, so it happens on a thread of its own.
         std::thread::spawn(move || drop(ebpf));
         let mut trace = assemble(&reader.events, mntns, bits, &counters, Arch::native());
-        trace.events.duplicates = reader.duplicates;
+        trace.events.duplicates = reader.duplicates + deduped;
         Ok(trace)
     }
 }
 
-/// The target's syscall bitmap, ORed over CPUs.
+/// The target's syscall bitmap, ORed over CPUs: what the kernel kept under
+/// its mount namespace before user space named it, and in the target's own
+/// array after. `None` if it made no syscall under a seccomp filter.
 fn read_bits(ebpf: &Ebpf, mntns: u64) -> Result<Option<SyscallBits>, ProbeError> {
-    let map = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
+    let by_mntns = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
         ebpf.map("SYSCALLS").ok_or(ProbeError::Map("SYSCALLS"))?,
     )
     .map_err(|_| ProbeError::Map("SYSCALLS"))?;
-    Ok(map.get(&mntns, 0).ok().map(|per_cpu| {
-        let mut all = SyscallBits {
-            words: [0; slim_ebpf_common::SYSCALL_WORDS],
-        };
-        for cpu in per_cpu.iter() {
+    let target = PerCpuArray::<_, SyscallBits>::try_from(
+        ebpf.map("TARGET_SYSCALLS")
+            .ok_or(ProbeError::Map("TARGET_SYSCALLS"))?,
+    )
+    .map_err(|_| ProbeError::Map("TARGET_SYSCALLS"))?;
+    let mut all = SyscallBits {
+        words: [0; slim_ebpf_common::SYSCALL_WORDS],
+    };
+    let per_cpu = by_mntns
+        .get(&mntns, 0)
+        .ok()
+        .into_iter()
+        .chain(target.get(&0, 0).ok());
+    for values in per_cpu {
+        for cpu in values.iter() {
             for (a, b) in all.words.iter_mut().zip(cpu.words) {
                 *a |= b;
             }
         }
-        all
-    }))
+    }
+    Ok(all.words.iter().any(|w| *w != 0).then_some(all))
 }
 
 /// Program `name` of the object as type `P`, loaded into the kernel.
@@ -198,6 +215,14 @@ fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
         *slot = map.get(&(i as u32), 0).map(|v| v.iter().sum()).unwrap_or(0);
     }
     Ok(counters)
+}
+
+/// Repeated events the kernel did not send, summed over CPUs.
+fn read_deduped(ebpf: &Ebpf) -> Result<u64, ProbeError> {
+    let map =
+        PerCpuArray::<_, u64>::try_from(ebpf.map("DEDUPED").ok_or(ProbeError::Map("DEDUPED"))?)
+            .map_err(|_| ProbeError::Map("DEDUPED"))?;
+    Ok(map.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0))
 }
 
 /// The ring-buffer reading task's state.

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Benchmark: nginx requests per second under wrk (a second process, against
 # the port published on 127.0.0.1), without and with slim's probe attached.
-# Alternates the two ROUNDS times and prints the medians and their ratio
-# (target: with/without >= 0.95).
 #   sudo tests/bench/probe_overhead.sh [ROUNDS] [SECONDS]
+#
+# Each round measures both, in alternating order, back to back: on a shared
+# VM the machine's speed drifts by tens of percent within minutes, and a
+# ratio of neighbouring runs cancels most of that drift. Prints every round,
+# the medians, and the median and quartiles of the per-round ratios (target:
+# with/without >= 0.95). Few rounds give a wide spread: trust the quartiles.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
-ROUNDS="${1:-3}"
-SECS="${2:-8}"
+ROUNDS="${1:-15}"
+SECS="${2:-4}"
 WRK=(wrk -t1 -c32 -d"${SECS}s")
 
 bash scripts/setup.sh
@@ -36,17 +40,20 @@ with() {
     rps "$TMP/with"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# quantile Q (0..1) of the numbers on stdin, by linear interpolation.
+quantile() { sort -g | awk -v q="$1" '{a[NR]=$1} END {p=1+(NR-1)*q; i=int(p); f=p-i; print (i<NR) ? a[i]+f*(a[i+1]-a[i]) : a[i]}'; }
 
-: >"$TMP/a"; : >"$TMP/b"
+: >"$TMP/a"; : >"$TMP/b"; : >"$TMP/r"
 for i in $(seq "$ROUNDS"); do
-    a="$(without)"; b="$(with)"
-    echo "round $i: without probe $a req/s, with probe $b req/s" >&2
-    echo "$a" >>"$TMP/a"; echo "$b" >>"$TMP/b"
+    if [ $((i % 2)) -eq 1 ]; then a="$(without)"; b="$(with)"; else b="$(with)"; a="$(without)"; fi
+    r="$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
+    echo "round $i: without probe $a req/s, with probe $b req/s, ratio $r" >&2
+    echo "$a" >>"$TMP/a"; echo "$b" >>"$TMP/b"; echo "$r" >>"$TMP/r"
 done
-A="$(median <"$TMP/a")"; B="$(median <"$TMP/b")"
-dropped="$(python3 -c "import json;print(json.load(open('$TMP/art/report.json'))['events']['dropped'])")"
-printf 'nginx under wrk (%s s, 32 connections), median of %s rounds\n' "$SECS" "$ROUNDS"
-printf '  without probe: %s req/s\n  with probe:    %s req/s\n' "$A" "$B"
-printf '  ratio with/without: %s (target >= 0.95); events dropped in the last run: %s\n' \
-    "$(awk -v a="$A" -v b="$B" 'BEGIN {printf "%.3f", b/a}')" "$dropped"
+A="$(quantile 0.5 <"$TMP/a")"; B="$(quantile 0.5 <"$TMP/b")"
+read -r dropped deduped < <(python3 -c "import json;e=json.load(open('$TMP/art/report.json'))['events'];print(e['dropped'],e['duplicates'])")
+printf 'nginx under wrk (%s s, 32 connections), %s rounds\n' "$SECS" "$ROUNDS"
+printf '  without probe: median %s req/s\n  with probe:    median %s req/s\n' "$A" "$B"
+printf '  ratio with/without per round: median %.3f, quartiles %.3f..%.3f (target >= 0.95)\n' \
+    "$(quantile 0.5 <"$TMP/r")" "$(quantile 0.25 <"$TMP/r")" "$(quantile 0.75 <"$TMP/r")"
+printf '  last run: %s events dropped, %s repeats skipped\n' "$dropped" "$deduped"

@@ -21,8 +21,10 @@ pub const DRAIN_INTERVAL_MS: u64 = 10;
 pub const MAX_MNTNS: u32 = 1024;
 /// Tasks (threads) followed at once.
 pub const MAX_TRACKED: u32 = 65536;
-/// Syscalls in flight (entered, not yet exited) among followed tasks.
-pub const MAX_PENDING: u32 = 65536;
+
+/// Bytes of `pt_regs` read to get a syscall's arguments (see
+/// `Layout::regs_window`).
+pub const REGS_WINDOW: usize = 64;
 
 /// Syscall numbers the bitmap covers; larger ones are counted, not named.
 pub const SYSCALL_BITS: usize = 1024;
@@ -122,6 +124,22 @@ pub struct EventHeader {
 
 pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
 
+/// Leading bytes of a `Path` event the kernel dedupes on: an event that fits
+/// in them (header with its thread id zeroed, then path and base, zero
+/// padded) is sent once; repeats are counted, not sent. Longer events are
+/// always sent and deduped in user space.
+pub const DEDUP_KEY: usize = 256;
+/// Distinct events remembered for that (least recently seen ones are
+/// forgotten, which only means a repeat reaches user space again).
+pub const MAX_SEEN: u32 = 16384;
+
+/// The key of the kernel's dedupe map: the first `DEDUP_KEY` bytes of an
+/// [`EventBuf`].
+#[repr(C)]
+pub struct DedupKey {
+    pub bytes: [u8; DEDUP_KEY],
+}
+
 /// The per-CPU scratch an event is assembled in before it is copied out.
 #[repr(C)]
 pub struct EventBuf {
@@ -136,13 +154,27 @@ pub struct SyscallBits {
     pub words: [u64; SYSCALL_WORDS],
 }
 
-/// A file syscall's arguments, kept from `sys_enter` until `sys_exit`, when
-/// the kernel has read (and faulted in) the user strings and the result is known.
+/// A followed task's file syscall in flight: its arguments, kept from
+/// `sys_enter` until `sys_exit`, when the kernel has read (and faulted in) the
+/// user strings and the result is known. It lives in the task's entry of the
+/// followed-task map and is rewritten in place, so a syscall costs two map
+/// lookups and no insert or delete.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Pending {
+    /// The syscall number, or [`NO_SYSCALL`] when none is in flight.
     pub nr: u64,
     pub args: [u64; 6],
+}
+
+/// `Pending::nr` of a task with no file syscall in flight.
+pub const NO_SYSCALL: u64 = u64::MAX;
+
+impl Pending {
+    pub const IDLE: Pending = Pending {
+        nr: NO_SYSCALL,
+        args: [0; 6],
+    };
 }
 
 /// Indexes of the `COUNTERS` per-CPU array: everything the kernel side could
@@ -153,14 +185,14 @@ pub struct Pending {
 pub enum Counter {
     /// The ring buffer was full: an event was lost.
     RingFull = 0,
-    /// The pending-syscall map was full: a file syscall went unrecorded.
-    PendingFull = 1,
     /// The followed-task map was full: a new task went unfollowed.
-    TrackedFull = 2,
+    TrackedFull = 1,
     /// The per-namespace syscall bitmap map was full.
-    BitmapFull = 3,
+    BitmapFull = 2,
     /// A syscall number beyond `SYSCALL_BITS`.
-    SyscallOutOfRange = 4,
+    SyscallOutOfRange = 3,
+    /// A file syscall's arguments could not be read from its registers.
+    ArgsUnreadable = 4,
 }
 pub const COUNTERS: u32 = 5;
 
@@ -168,20 +200,20 @@ impl Counter {
     /// Every counter, in index order.
     pub const ALL: [Counter; COUNTERS as usize] = [
         Counter::RingFull,
-        Counter::PendingFull,
         Counter::TrackedFull,
         Counter::BitmapFull,
         Counter::SyscallOutOfRange,
+        Counter::ArgsUnreadable,
     ];
 
     /// The reason reported in `events.dropped_by_reason`.
     pub fn reason(self) -> &'static str {
         match self {
             Counter::RingFull => "ring_buffer_full",
-            Counter::PendingFull => "pending_map_full",
             Counter::TrackedFull => "task_map_full",
             Counter::BitmapFull => "syscall_map_full",
             Counter::SyscallOutOfRange => "syscall_number_out_of_range",
+            Counter::ArgsUnreadable => "syscall_args_unreadable",
         }
     }
 }
@@ -196,6 +228,7 @@ pub struct Layout {
     pub task_fs: u64,
     pub task_files: u64,
     pub task_seccomp_mode: u64,
+    pub task_comm: u64,
     pub nsproxy_mnt_ns: u64,
     pub nsproxy_uts_ns: u64,
     /// `uts_namespace.name.nodename`.
@@ -218,6 +251,9 @@ pub struct Layout {
     /// Offsets in `struct pt_regs` of the six syscall arguments (the raw
     /// `sys_enter` tracepoint passes the registers, not the arguments).
     pub regs_args: [u64; 6],
+    /// Start of the `REGS_WINDOW` bytes of `pt_regs` that hold all six
+    /// arguments: one read instead of six.
+    pub regs_window: u64,
     /// sched:sched_process_exec `filename` (a __data_loc field).
     pub tp_exec_filename: u64,
     /// sched:sched_process_fork `parent_pid`, `child_pid`.
@@ -238,4 +274,4 @@ mod pod {
 
 // Layout checks: these types cross the kernel boundary.
 const _: () = assert!(HEADER_SIZE == 96);
-const _: () = assert!(core::mem::size_of::<Layout>() == 32 * 8);
+const _: () = assert!(core::mem::size_of::<Layout>() == 34 * 8);

@@ -23,21 +23,22 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_task_btf,
         bpf_probe_read_kernel,
         gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
 use slim_ebpf_common::{
-    Counter, EventBuf, EventKind, Layout, Pending, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
-    COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
-    FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
-    MAX_DEPTH, MAX_MNTNS, MAX_PENDING, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER,
-    SYSCALL_BITS, SYSCALL_WORDS, WAKEUP_BYTES,
+    Counter, DedupKey, EventBuf, EventKind, Layout, Pending, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
+    COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE,
+    FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT,
+    FLAG_PATH_TRUNCATED, HEADER_SIZE, MAX_DEPTH, MAX_MNTNS, MAX_SEEN, MAX_TRACKED, NAME_MAX,
+    NO_SYSCALL, PATH_MAX, REGS_WINDOW, SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
+    WAKEUP_BYTES,
 };
 
 // bpf_ringbuf_output flags and bpf_ringbuf_query selectors (uapi/linux/bpf.h).
@@ -52,6 +53,7 @@ static LAYOUT: Layout = Layout {
     task_fs: 0,
     task_files: 0,
     task_seccomp_mode: 0,
+    task_comm: 0,
     nsproxy_mnt_ns: 0,
     nsproxy_uts_ns: 0,
     uts_nodename: 0,
@@ -71,6 +73,7 @@ static LAYOUT: Layout = Layout {
     fdt_fd: 0,
     file_f_path: 0,
     regs_args: [0; 6],
+    regs_window: 0,
     tp_exec_filename: 0,
     tp_fork_parent_pid: 0,
     tp_fork_child_pid: 0,
@@ -89,21 +92,31 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 #[map]
 static CONFIG: Array<u64> = Array::with_max_entries(1, 0);
 
+/// Syscall bitmaps by mount namespace, until user space names the target.
 #[map]
 static SYSCALLS: PerCpuHashMap<u64, SyscallBits> = PerCpuHashMap::with_max_entries(MAX_MNTNS, 0);
 
-/// Thread ids of followed tasks.
+/// The target's syscall bitmap once `CONFIG` names it.
 #[map]
-static TRACKED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACKED, 0);
+static TARGET_SYSCALLS: PerCpuArray<SyscallBits> = PerCpuArray::with_max_entries(1, 0);
 
+/// Followed tasks by thread id, each with its file syscall in flight.
 #[map]
-static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(MAX_PENDING, 0);
+static TRACKED: HashMap<u32, Pending> = HashMap::with_max_entries(MAX_TRACKED, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(N_COUNTERS, 0);
 
 #[map]
 static SCRATCH: PerCpuArray<EventBuf> = PerCpuArray::with_max_entries(1, 0);
+
+/// Path events already sent (see `DEDUP_KEY`).
+#[map]
+static SEEN: LruHashMap<DedupKey, u8> = LruHashMap::with_max_entries(MAX_SEEN, 0);
+
+/// Repeats of a sent event the kernel did not send again.
+#[map]
+static DEDUPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 macro_rules! layout {
     ($field:ident) => {{
@@ -128,18 +141,48 @@ fn count(counter: Counter) {
     }
 }
 
+/// The current task as a BTF pointer: the verifier knows its type, so fields
+/// are read with plain loads (the offsets are constants of the frozen
+/// `LAYOUT`) instead of a helper call each. These reads run on every syscall
+/// of the machine, so they are the probe's cost for everything it does not
+/// record.
 #[inline(always)]
-fn task_mntns(task: u64) -> Result<u64, i64> {
-    let nsproxy: u64 = read(task + layout!(task_nsproxy))?;
-    let mnt_ns: u64 = read(nsproxy + layout!(nsproxy_mnt_ns))?;
-    let inum: u32 = read(mnt_ns + layout!(mnt_ns_inum))?;
-    Ok(inum as u64)
+fn current() -> *const u8 {
+    // SAFETY: helper without preconditions.
+    unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// A field of a kernel object at a `LAYOUT` offset.
+///
+/// SAFETY: `base` must be a BTF pointer whose type has a member of type `T`
+/// at `off`; the verifier rejects the program otherwise.
+#[inline(always)]
+unsafe fn field<T: Copy>(base: *const u8, off: u64) -> T {
+    core::ptr::read_volatile(base.add(off as usize) as *const T)
+}
+
+#[inline(always)]
+fn current_mntns() -> u64 {
+    let task = current();
+    // SAFETY: task_struct.nsproxy -> nsproxy.mnt_ns -> mnt_namespace.ns.inum;
+    // a fault in a BTF load yields 0 instead of failing.
+    unsafe {
+        let nsproxy: *const u8 = field(task, layout!(task_nsproxy));
+        let mnt_ns: *const u8 = field(nsproxy, layout!(nsproxy_mnt_ns));
+        field::<u32>(mnt_ns, layout!(mnt_ns_inum)) as u64
+    }
+}
+
+#[inline(always)]
+fn current_seccomp_mode() -> u32 {
+    // SAFETY: task_struct.seccomp.mode.
+    unsafe { field(current(), layout!(task_seccomp_mode)) }
 }
 
 /// The mount namespace of the current task if it is one slim records.
 #[inline(always)]
-fn recorded_mntns(task: u64) -> Option<u64> {
-    let mntns = task_mntns(task).ok()?;
+fn recorded_mntns() -> Option<Recorded> {
+    let mntns = current_mntns();
     // SAFETY: plain read of a global.
     if mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
         return None;
@@ -148,7 +191,18 @@ fn recorded_mntns(task: u64) -> Option<u64> {
     if target != 0 && target != mntns {
         return None;
     }
-    Some(mntns)
+    Some(Recorded {
+        mntns,
+        is_target: target != 0,
+    })
+}
+
+/// A mount namespace slim records, and whether user space has named it as
+/// the target (then its syscalls go to `TARGET_SYSCALLS`).
+#[derive(Clone, Copy)]
+struct Recorded {
+    mntns: u64,
+    is_target: bool,
 }
 
 /// Argument `n` of a raw tracepoint.
@@ -167,9 +221,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 }
 
 fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
-    // SAFETY: helpers without preconditions.
-    let task = unsafe { bpf_get_current_task() };
-    let Some(mntns) = recorded_mntns(task) else {
+    let Some(recorded) = recorded_mntns() else {
         return Ok(());
     };
     let nr = raw_arg(ctx, 1) as i64;
@@ -180,36 +232,49 @@ fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
 
     // Only what runs under a seccomp filter counts: the runtime's set-up
     // before it installs the container's filter would not be checked by it.
-    let mode: u32 = read(task + layout!(task_seccomp_mode))?;
-    if mode == SECCOMP_MODE_FILTER {
-        record_syscall(mntns, nr);
+    if current_seccomp_mode() == SECCOMP_MODE_FILTER {
+        record_syscall(recorded, nr);
     }
 
     if syscalls::classify(nr).is_some() {
         let tid = bpf_get_current_pid_tgid() as u32;
-        // SAFETY: the value is not kept past this call.
-        if unsafe { TRACKED.get(&tid) }.is_none() {
+        let Some(pending) = TRACKED.get_ptr_mut(&tid) else {
             return Ok(());
-        }
+        };
         let regs = raw_arg(ctx, 0);
+        let window = layout!(regs_window);
+        let Ok(words) = read::<[u64; REGS_WINDOW / 8]>(regs + window) else {
+            count(Counter::ArgsUnreadable);
+            return Ok(());
+        };
         let offsets = layout!(regs_args);
-        let mut pending = Pending { nr, args: [0; 6] };
-        for (arg, off) in pending.args.iter_mut().zip(offsets) {
-            *arg = read(regs + off)?;
-        }
-        if PENDING.insert(&tid, &pending, 0).is_err() {
-            count(Counter::PendingFull);
+        // SAFETY: the task's own entry; only this task's syscalls write it.
+        unsafe {
+            for (arg, off) in (*pending).args.iter_mut().zip(offsets) {
+                *arg = words[((off - window) / 8) as usize % (REGS_WINDOW / 8)];
+            }
+            (*pending).nr = nr;
         }
     }
     Ok(())
 }
 
 #[inline(always)]
-fn record_syscall(mntns: u64, nr: u64) {
+fn record_syscall(recorded: Recorded, nr: u64) {
     if nr >= SYSCALL_BITS as u64 {
         count(Counter::SyscallOutOfRange);
         return;
     }
+    let word = (nr >> 6) as usize & (SYSCALL_WORDS - 1);
+    if recorded.is_target {
+        // An array slot: no hashing on the target's every syscall.
+        if let Some(bits) = TARGET_SYSCALLS.get_ptr_mut(0) {
+            // SAFETY: a per-CPU value, written only by this CPU.
+            unsafe { (*bits).words[word] |= 1u64 << (nr & 63) };
+        }
+        return;
+    }
+    let mntns = recorded.mntns;
     let bits = match SYSCALLS.get_ptr_mut(&mntns) {
         Some(bits) => bits,
         None => {
@@ -226,7 +291,6 @@ fn record_syscall(mntns: u64, nr: u64) {
             }
         }
     };
-    let word = (nr >> 6) as usize & (SYSCALL_WORDS - 1);
     // SAFETY: a per-CPU value, written only by this CPU.
     unsafe { (*bits).words[word] |= 1u64 << (nr & 63) };
 }
@@ -239,14 +303,24 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
 }
 
 fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
+    // Cheap for everything not recorded: no map lookup.
+    if recorded_mntns().is_none() {
+        return Ok(());
+    }
     let tid = bpf_get_current_pid_tgid() as u32;
-    // SAFETY: the value is copied out before the entry is removed.
-    let pending = match unsafe { PENDING.get(&tid) } {
-        Some(p) => *p,
-        None => return Ok(()),
+    let Some(slot) = TRACKED.get_ptr_mut(&tid) else {
+        return Ok(());
     };
-    let _ = PENDING.remove(&tid);
-    let ret = raw_arg(ctx, 1) as i64;
+    // SAFETY: the task's own entry (see sys_enter).
+    let pending = unsafe { *slot };
+    if pending.nr == NO_SYSCALL {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    unsafe { (*slot).nr = NO_SYSCALL };
+    // Only failure and its errno matter: a successful call's value (an fd, a
+    // byte count) would make every repeat of it look new.
+    let ret = (raw_arg(ctx, 1) as i64).min(0);
     // A successful exec replaced the memory the path was in; the exec
     // tracepoint reported it already.
     if (pending.nr == syscalls::EXECVE || pending.nr == syscalls::EXECVEAT) && ret == 0 {
@@ -310,15 +384,11 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 }
 
 fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
-    // SAFETY: helper without preconditions.
-    let task = unsafe { bpf_get_current_task() };
-    if recorded_mntns(task).is_none() {
+    if recorded_mntns().is_none() {
         return Ok(());
     }
     let tid = bpf_get_current_pid_tgid() as u32;
-    if TRACKED.insert(&tid, &1, 0).is_err() {
-        count(Counter::TrackedFull);
-    }
+    follow(tid);
     // SAFETY: a __data_loc field: offset in the low 16 bits, length above.
     let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize)? };
     let filename = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
@@ -331,6 +401,19 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
         dirfd: AT_FDCWD,
         src: Source::Kernel(filename),
     })
+}
+
+/// Starts following a task (already followed ones keep their entry: an exec
+/// in flight is still pending in it).
+#[inline(always)]
+fn follow(tid: u32) {
+    // SAFETY: the value is not kept.
+    if unsafe { TRACKED.get(&tid) }.is_some() {
+        return;
+    }
+    if TRACKED.insert(&tid, &Pending::IDLE, 0).is_err() {
+        count(Counter::TrackedFull);
+    }
 }
 
 #[tracepoint]
@@ -348,14 +431,13 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i64> {
     }
     // SAFETY: as above.
     let child: u32 = unsafe { ctx.read_at(layout!(tp_fork_child_pid) as usize)? };
-    if TRACKED.insert(&child, &1, 0).is_err() {
-        count(Counter::TrackedFull);
-    }
+    follow(child);
     let buf = scratch()?;
     fill_header(buf, EventKind::Fork, 0, 0, 0, 0);
     buf.header.tid = child;
     buf.header.ppid = parent;
-    output(buf, HEADER_SIZE)
+    output(buf, HEADER_SIZE);
+    Ok(())
 }
 
 #[tracepoint]
@@ -363,7 +445,6 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     // SAFETY: the offset comes from the tracepoint's format file.
     if let Ok(pid) = unsafe { ctx.read_at::<u32>(layout!(tp_exit_pid) as usize) } {
         let _ = TRACKED.remove(&pid);
-        let _ = PENDING.remove(&pid);
     }
     0
 }
@@ -395,7 +476,7 @@ fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64,
     h.ret = ret;
     h.tgid = (pid_tgid >> 32) as u32;
     h.tid = pid_tgid as u32;
-    h.mntns = task_mntns(task).unwrap_or(0);
+    h.mntns = current_mntns();
     h.arg = arg;
     h.ppid = 0;
     h.flags = 0;
@@ -403,7 +484,8 @@ fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64,
     h.path_len = 0;
     h.base_len = 0;
     h._pad = 0;
-    h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // SAFETY: task_struct.comm, a char[16], read as it is (no helper call).
+    h.comm = unsafe { field(current(), layout!(task_comm)) };
     h.uts = [0; 16];
     if kind == EventKind::Exec {
         if let Ok(nsproxy) = read::<u64>(task + layout!(task_nsproxy)) {
@@ -439,6 +521,13 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
     let buf = scratch()?;
     fill_header(buf, kind, nr, ret, arg, role);
     let data = buf.data.as_mut_ptr();
+    // The dedupe key covers these bytes: clear what an earlier, longer event
+    // left there.
+    let words = data as *mut u64;
+    for i in 0..(DEDUP_KEY - HEADER_SIZE) / 8 {
+        // SAFETY: within data, which is 8-aligned after the 96-byte header.
+        unsafe { core::ptr::write_volatile(words.add(i), 0) };
+    }
     // SAFETY: data has room for PATH_MAX bytes.
     let n = unsafe {
         match *src {
@@ -479,11 +568,45 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
     }
     buf.header.path_len = path_len as u32;
     let size = HEADER_SIZE + path_len + buf.header.base_len as usize;
-    output(buf, size)
+    if kind == EventKind::Path && size <= DEDUP_KEY {
+        output_once(buf, size);
+    } else {
+        output(buf, size);
+    }
+    Ok(())
 }
 
+/// Sends an event unless the same event (bar the thread id) was sent
+/// before. Repeats are the bulk of a busy app's file calls (a web server
+/// stats and opens the same file per request); dropping them here saves the
+/// ring buffer copy and user space's work. Exact: the key is the event's
+/// bytes, not a hash of them.
 #[inline(always)]
-fn output(buf: &mut EventBuf, size: usize) -> Result<(), i64> {
+fn output_once(buf: &mut EventBuf, size: usize) {
+    let tid = buf.header.tid;
+    buf.header.tid = 0;
+    let key = buf as *const EventBuf as *const DedupKey;
+    // SAFETY: EventBuf is longer than DedupKey and both are plain bytes.
+    if unsafe { SEEN.get(&*key) }.is_some() {
+        if let Some(slot) = DEDUPED.get_ptr_mut(0) {
+            // SAFETY: a per-CPU slot.
+            unsafe { *slot += 1 };
+        }
+        return;
+    }
+    buf.header.tid = tid;
+    // Remember only what was delivered: a lost event must not hide its
+    // repeats.
+    if output(buf, size) {
+        buf.header.tid = 0;
+        // SAFETY: as above. A full map evicts: a repeat is then sent again.
+        let _ = SEEN.insert(unsafe { &*key }, &0, 0);
+    }
+}
+
+/// Copies an event to the ring buffer; false (and counted) if it was full.
+#[inline(always)]
+fn output(buf: &mut EventBuf, size: usize) -> bool {
     let max = core::mem::size_of::<EventBuf>();
     let size = if size > max { max } else { size };
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) > WAKEUP_BYTES {
@@ -502,8 +625,9 @@ fn output(buf: &mut EventBuf, size: usize) -> Result<(), i64> {
     };
     if ret < 0 {
         count(Counter::RingFull);
+        return false;
     }
-    Ok(())
+    true
 }
 
 /// Writes the names of the base directory of a relative path (the cwd, or
