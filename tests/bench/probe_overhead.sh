@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: nginx requests per second under wrk (a second process, against
-# the port published on 127.0.0.1), without and with slim's probe attached.
+# the port published on 127.0.0.1), without and with slim's probe attached,
+# and with a do-nothing program on the syscall hooks: the floor any probe
+# built on them pays here.
 #   sudo tests/bench/probe_overhead.sh [ROUNDS] [SECONDS]
 #
-# Each round measures both, in alternating order, back to back: on a shared
+# Each round measures all three back to back, in rotating order: on a shared
 # VM the machine's speed drifts by tens of percent within minutes, and a
-# ratio of neighbouring runs cancels most of that drift. Prints every round,
+# ratio of neighbouring runs cancels part of that drift. Prints every round,
 # the medians, and the median and quartiles of the per-round ratios (target:
 # with/without >= 0.95). Few rounds give a wide spread: trust the quartiles.
 set -euo pipefail
@@ -20,7 +22,13 @@ cargo build --release -q -p slim-cli
 IMAGE="$(bash tests/fixtures/build.sh nginx)"
 SLIM=target/release/slim
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"; [ -n "${id:-}" ] && docker rm -f "$id" >/dev/null 2>&1 || true' EXIT
+cleanup() {
+    [ -n "${noop:-}" ] && kill "$noop" 2>/dev/null
+    [ -n "${id:-}" ] && docker rm -f "$id" >/dev/null 2>&1
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+gcc -O2 -o "$TMP/noop" tests/bench/noop_hooks.c
 
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
 
@@ -33,6 +41,13 @@ without() {
     rps "$TMP/without"
 }
 
+noop_hooks() {
+    "$TMP/noop" sys_enter sys_exit 2>/dev/null & noop=$!
+    sleep 0.3
+    without
+    kill "$noop"; wait "$noop" 2>/dev/null || true; noop=
+}
+
 with() {
     "$SLIM" profile "$IMAGE" --artifacts "$TMP/art" \
         --host-exec "${WRK[*]} http://\$SLIM_HOST:\$SLIM_PORT_80/ >$TMP/with 2>&1" >/dev/null 2>"$TMP/slim.err" \
@@ -43,17 +58,26 @@ with() {
 # quantile Q (0..1) of the numbers on stdin, by linear interpolation.
 quantile() { sort -g | awk -v q="$1" '{a[NR]=$1} END {p=1+(NR-1)*q; i=int(p); f=p-i; print (i<NR) ? a[i]+f*(a[i+1]-a[i]) : a[i]}'; }
 
-: >"$TMP/a"; : >"$TMP/b"; : >"$TMP/r"
+: >"$TMP/a"; : >"$TMP/b"; : >"$TMP/n"; : >"$TMP/r"; : >"$TMP/rn"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b/a}'; }
 for i in $(seq "$ROUNDS"); do
-    if [ $((i % 2)) -eq 1 ]; then a="$(without)"; b="$(with)"; else b="$(with)"; a="$(without)"; fi
-    r="$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
-    echo "round $i: without probe $a req/s, with probe $b req/s, ratio $r" >&2
-    echo "$a" >>"$TMP/a"; echo "$b" >>"$TMP/b"; echo "$r" >>"$TMP/r"
+    case $((i % 3)) in
+        1) a="$(without)"; n="$(noop_hooks)"; b="$(with)" ;;
+        2) n="$(noop_hooks)"; b="$(with)"; a="$(without)" ;;
+        0) b="$(with)"; a="$(without)"; n="$(noop_hooks)" ;;
+    esac
+    echo "round $i: without probe $a, no-op hooks $n, with probe $b req/s;" \
+        "ratios $(ratio "$a" "$n") $(ratio "$a" "$b")" >&2
+    echo "$a" >>"$TMP/a"; echo "$b" >>"$TMP/b"; echo "$n" >>"$TMP/n"
+    echo "$(ratio "$a" "$b")" >>"$TMP/r"; echo "$(ratio "$a" "$n")" >>"$TMP/rn"
 done
-A="$(quantile 0.5 <"$TMP/a")"; B="$(quantile 0.5 <"$TMP/b")"
 read -r dropped deduped < <(python3 -c "import json;e=json.load(open('$TMP/art/report.json'))['events'];print(e['dropped'],e['duplicates'])")
 printf 'nginx under wrk (%s s, 32 connections), %s rounds\n' "$SECS" "$ROUNDS"
-printf '  without probe: median %s req/s\n  with probe:    median %s req/s\n' "$A" "$B"
-printf '  ratio with/without per round: median %.3f, quartiles %.3f..%.3f (target >= 0.95)\n' \
+printf '  without probe:  median %s req/s\n' "$(quantile 0.5 <"$TMP/a")"
+printf '  no-op hooks:    median %s req/s\n' "$(quantile 0.5 <"$TMP/n")"
+printf '  with probe:     median %s req/s\n' "$(quantile 0.5 <"$TMP/b")"
+printf '  ratio no-op/without per round: median %.3f, quartiles %.3f..%.3f (the floor)\n' \
+    "$(quantile 0.5 <"$TMP/rn")" "$(quantile 0.25 <"$TMP/rn")" "$(quantile 0.75 <"$TMP/rn")"
+printf '  ratio with/without per round:  median %.3f, quartiles %.3f..%.3f (target >= 0.95)\n' \
     "$(quantile 0.5 <"$TMP/r")" "$(quantile 0.25 <"$TMP/r")" "$(quantile 0.75 <"$TMP/r")"
 printf '  last run: %s events dropped, %s repeats skipped\n' "$dropped" "$deduped"

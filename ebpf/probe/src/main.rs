@@ -1,13 +1,15 @@
 //! slim's eBPF programs. Tracepoints only (no kprobes, fentry or LSM), so they
 //! load on locked-down kernels and the widest range of versions.
 //!
-//! - raw tracepoint `sys_enter` (raw, not the perf-based `raw_syscalls`
-//!   one: it runs on every syscall of the machine and costs far less): for tasks outside the host's mount namespace
-//!   that run under a seccomp filter, set the syscall's bit in the bitmap of
-//!   their mount namespace (no event per syscall). For followed tasks, keep a
-//!   file syscall's arguments until it returns.
+//! - raw tracepoint `sys_enter` (raw, not the perf-based `raw_syscalls` one:
+//!   it runs on every syscall of the machine and costs far less): for tasks
+//!   outside the host's mount namespace that run under a seccomp filter, set
+//!   the syscall's bit in the bitmap of their mount namespace (no event per
+//!   syscall). For followed tasks, keep a file syscall's arguments until it
+//!   returns.
 //! - raw tracepoint `sys_exit`: for a kept file syscall, read its path(s), resolve
-//!   the base directory of relative ones, and send a `Path` event.
+//!   the base directory of relative ones, and send a `Path` event unless the
+//!   same event was sent before (map `SEEN`; repeats are only counted).
 //! - `sched:sched_process_exec`: an exec outside the host's mount namespace
 //!   starts following the task and sends an `Exec` event.
 //! - `sched:sched_process_fork` / `sched_process_exit`: follow children, forget
@@ -183,8 +185,9 @@ fn current_seccomp_mode() -> u32 {
 #[inline(always)]
 fn recorded_mntns() -> Option<Recorded> {
     let mntns = current_mntns();
+    // 0: a task past exit_task_namespaces (its BTF loads read nothing).
     // SAFETY: plain read of a global.
-    if mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
+    if mntns == 0 || mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
         return None;
     }
     let target = CONFIG.get(0).copied().unwrap_or(0);
