@@ -11,7 +11,9 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use slim_ebpf_common::{EventKind, SyscallBits, DRAIN_INTERVAL_MS};
+use slim_ebpf_common::{
+    EventKind, NsKey, SyscallBits, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, DRAIN_INTERVAL_MS,
+};
 use tokio::{
     io::unix::AsyncFd,
     sync::{oneshot, watch},
@@ -124,8 +126,9 @@ impl Probe {
         let reader = reader
             .await
             .map_err(|e| ProbeError::Reader(e.to_string()))??;
-        let mntns = reader.target.ok_or(ProbeError::NotSeen)?;
-        let bits = read_bits(&ebpf, mntns)?;
+        let target = reader.target.ok_or(ProbeError::NotSeen)?;
+        let mntns = target.mntns;
+        let bits = read_bits(&ebpf, &target)?;
         let counters = read_counters(&ebpf)?;
         let deduped = read_deduped(&ebpf)?;
         tracing::debug!(
@@ -145,12 +148,12 @@ impl Probe {
 /// The target's syscall bitmap, ORed over CPUs: what the kernel kept under
 /// its mount namespace before user space named it, and in the target's own
 /// array after. `None` if it made no syscall under a seccomp filter.
-fn read_bits(ebpf: &Ebpf, mntns: u64) -> Result<Option<SyscallBits>, ProbeError> {
-    let by_mntns = PerCpuHashMap::<_, u64, SyscallBits>::try_from(
+fn read_bits(ebpf: &Ebpf, target: &Target) -> Result<Option<SyscallBits>, ProbeError> {
+    let by_mntns = PerCpuHashMap::<_, NsKey, SyscallBits>::try_from(
         ebpf.map("SYSCALLS").ok_or(ProbeError::Map("SYSCALLS"))?,
     )
     .map_err(|_| ProbeError::Map("SYSCALLS"))?;
-    let target = PerCpuArray::<_, SyscallBits>::try_from(
+    let narrowed = PerCpuArray::<_, SyscallBits>::try_from(
         ebpf.map("TARGET_SYSCALLS")
             .ok_or(ProbeError::Map("TARGET_SYSCALLS"))?,
     )
@@ -158,11 +161,15 @@ fn read_bits(ebpf: &Ebpf, mntns: u64) -> Result<Option<SyscallBits>, ProbeError>
     let mut all = SyscallBits {
         words: [0; slim_ebpf_common::SYSCALL_WORDS],
     };
+    let key = NsKey {
+        mntns: target.mntns,
+        host: host_words(&target.host),
+    };
     let per_cpu = by_mntns
-        .get(&mntns, 0)
+        .get(&key, 0)
         .ok()
         .into_iter()
-        .chain(target.get(&0, 0).ok());
+        .chain(narrowed.get(&0, 0).ok());
     for values in per_cpu {
         for cpu in values.iter() {
             for (a, b) in all.words.iter_mut().zip(cpu.words) {
@@ -217,6 +224,19 @@ fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
     Ok(counters)
 }
 
+/// A host name as the kernel's `CONFIG_TARGET_HOST` words: its first 16
+/// bytes, NUL padded, in memory order.
+fn host_words(host: &str) -> [u64; 2] {
+    let mut bytes = [0u8; 16];
+    for (b, h) in bytes.iter_mut().zip(host.bytes()) {
+        *b = h;
+    }
+    [
+        u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes")),
+        u64::from_ne_bytes(bytes[8..].try_into().expect("8 bytes")),
+    ]
+}
+
 /// Repeated events the kernel did not send, summed over CPUs.
 fn read_deduped(ebpf: &Ebpf) -> Result<u64, ProbeError> {
     let map =
@@ -225,12 +245,26 @@ fn read_deduped(ebpf: &Ebpf) -> Result<u64, ProbeError> {
     Ok(map.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0))
 }
 
+/// The watched container as the kernel sees it: its mount namespace and its
+/// host name. The namespace number alone is not enough: the kernel reuses it
+/// as soon as the container is gone.
+struct Target {
+    mntns: u64,
+    host: String,
+}
+
+impl Target {
+    fn owns(&self, ev: &Event) -> bool {
+        ev.mntns == self.mntns && ev.uts == self.host
+    }
+}
+
 /// The ring-buffer reading task's state.
 struct Reader {
     events: Vec<Event>,
     /// First mount namespace seen exec'ing under each hostname.
     uts_mntns: HashMap<String, u64>,
-    target: Option<u64>,
+    target: Option<Target>,
     config: Array<MapData, u64>,
     /// The watched container's hostname (its short ID), once known.
     watched: watch::Receiver<Option<String>>,
@@ -300,7 +334,7 @@ impl Reader {
             if new_host {
                 self.uts_mntns.insert(ev.uts.clone(), ev.mntns);
             }
-            if self.target.is_none_or(|t| t == ev.mntns) {
+            if self.target.as_ref().is_none_or(|t| t.owns(&ev)) {
                 self.events.push(ev);
             }
             if new_host {
@@ -327,16 +361,48 @@ impl Reader {
         if self.target.is_some() {
             return;
         }
-        let watched = self.watched.borrow().clone();
-        let Some(mntns) = watched.and_then(|w| self.uts_mntns.get(&w).copied()) else {
+        let Some(watched_host) = self.watched.borrow().clone() else {
             return;
         };
-        self.target = Some(mntns);
-        // Narrow the kernel side to the target; keep only its events here.
-        if let Err(e) = self.config.set(0, mntns, 0) {
+        let Some(&mntns) = self.uts_mntns.get(&watched_host) else {
+            return;
+        };
+        // Narrow the kernel side to the target (host name first: the kernel
+        // reads the namespace slot as "narrowing is on"); keep only its
+        // events here.
+        let host = host_words(&watched_host);
+        let narrowed = self
+            .config
+            .set(CONFIG_TARGET_HOST, host[0], 0)
+            .and_then(|()| self.config.set(CONFIG_TARGET_HOST + 1, host[1], 0))
+            .and_then(|()| self.config.set(CONFIG_TARGET_MNTNS, mntns, 0));
+        if let Err(e) = narrowed {
             tracing::warn!(error = %e, "could not narrow the probe to the target");
         }
-        self.events.retain(|e| e.mntns == mntns);
+        let target = Target {
+            mntns,
+            host: watched_host,
+        };
+        self.events.retain(|e| target.owns(e));
+        self.target = Some(target);
         tracing::debug!(mntns, "target mount namespace found");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_words_are_the_nodename_bytes_nul_padded() {
+        let [a, b] = host_words("0123456789ab");
+        assert_eq!(a, u64::from_ne_bytes(*b"01234567"));
+        assert_eq!(b, u64::from_ne_bytes(*b"89ab\0\0\0\0"));
+        assert_eq!(host_words(""), [0, 0]);
+        // Only the first 16 bytes count, as in the kernel's comparison.
+        assert_eq!(
+            host_words("0123456789abcdefXYZ")[1],
+            u64::from_ne_bytes(*b"89abcdef")
+        );
     }
 }

@@ -17,6 +17,25 @@ pub const EVENTS_RING_BYTES: u32 = 64 << 20;
 pub const WAKEUP_BYTES: u64 = 4 << 20;
 /// How often the reader drains the ring buffer without a wakeup (ms).
 pub const DRAIN_INTERVAL_MS: u64 = 10;
+/// Slots of the `CONFIG` array, written by user space once it knows the
+/// target: the host name (the start of the UTS nodename, NUL padded, as two
+/// words) first, then the mount namespace. Both must match: a namespace's
+/// inode number is reused as soon as it is freed, so a container started
+/// after the target exits can get the target's number, never its host name.
+pub const CONFIG_TARGET_MNTNS: u32 = 0;
+pub const CONFIG_TARGET_HOST: u32 = 1;
+pub const CONFIG_SLOTS: u32 = 3;
+
+/// Key of the per-container syscall bitmaps kept until the target is known:
+/// mount namespace and host name (see `CONFIG_TARGET_HOST`), since the
+/// namespace number alone may be a dead container's, reused.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NsKey {
+    pub mntns: u64,
+    pub host: [u64; 2],
+}
+
 /// Mount namespaces whose syscalls can be recorded at once.
 pub const MAX_MNTNS: u32 = 1024;
 /// Tasks (threads) followed at once.
@@ -116,9 +135,10 @@ pub struct EventHeader {
     pub _pad: u32,
     /// The task's command name (NUL-padded).
     pub comm: [u8; 16],
-    /// `Exec`: the start of the UTS hostname (Docker sets it to the container
+    /// The start of the task's UTS hostname (Docker sets it to the container
     /// ID's first 12 characters), which ties a mount namespace to a container
-    /// even when it exits before user space could ask for its pid.
+    /// even when it exits before user space could ask for its pid, and tells
+    /// a container that reused a dead one's namespace number apart.
     pub uts: [u8; 16],
 }
 
@@ -270,6 +290,7 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallBits {}
     unsafe impl aya::Pod for super::Pending {}
     unsafe impl aya::Pod for super::EventHeader {}
+    unsafe impl aya::Pod for super::NsKey {}
 }
 
 // Layout checks: these types cross the kernel boundary.

@@ -35,12 +35,12 @@ use aya_ebpf::{
     EbpfContext,
 };
 use slim_ebpf_common::{
-    Counter, DedupKey, EventBuf, EventKind, Layout, Pending, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
-    COUNTERS as N_COUNTERS, DATA_LIMIT, DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE,
-    FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT,
-    FLAG_PATH_TRUNCATED, HEADER_SIZE, MAX_DEPTH, MAX_MNTNS, MAX_SEEN, MAX_TRACKED, NAME_MAX,
-    NO_SYSCALL, PATH_MAX, REGS_WINDOW, SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
-    WAKEUP_BYTES,
+    Counter, DedupKey, EventBuf, EventKind, Layout, NsKey, Pending, SyscallBits, AT_EMPTY_PATH,
+    AT_FDCWD, CONFIG_SLOTS, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, COUNTERS as N_COUNTERS,
+    DATA_LIMIT, DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
+    FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
+    MAX_DEPTH, MAX_MNTNS, MAX_SEEN, MAX_TRACKED, NAME_MAX, NO_SYSCALL, PATH_MAX, REGS_WINDOW,
+    SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS, WAKEUP_BYTES,
 };
 
 // bpf_ringbuf_output flags and bpf_ringbuf_query selectors (uapi/linux/bpf.h).
@@ -89,14 +89,14 @@ static HOST_MNTNS: u64 = 0;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
 
-/// Index 0: the target's mount namespace once user space knows it (0 = any
+/// The target once user space knows it (see `CONFIG_TARGET_MNTNS`; 0 = any
 /// non-host namespace). Narrows the work done for other containers.
 #[map]
-static CONFIG: Array<u64> = Array::with_max_entries(1, 0);
+static CONFIG: Array<u64> = Array::with_max_entries(CONFIG_SLOTS, 0);
 
 /// Syscall bitmaps by mount namespace, until user space names the target.
 #[map]
-static SYSCALLS: PerCpuHashMap<u64, SyscallBits> = PerCpuHashMap::with_max_entries(MAX_MNTNS, 0);
+static SYSCALLS: PerCpuHashMap<NsKey, SyscallBits> = PerCpuHashMap::with_max_entries(MAX_MNTNS, 0);
 
 /// The target's syscall bitmap once `CONFIG` names it.
 #[map]
@@ -190,14 +190,35 @@ fn recorded_mntns() -> Option<Recorded> {
     if mntns == 0 || mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
         return None;
     }
-    let target = CONFIG.get(0).copied().unwrap_or(0);
-    if target != 0 && target != mntns {
+    let target = CONFIG.get(CONFIG_TARGET_MNTNS).copied().unwrap_or(0);
+    if target != 0 && (target != mntns || !on_target_host()) {
         return None;
     }
     Some(Recorded {
         mntns,
         is_target: target != 0,
     })
+}
+
+/// The first 16 bytes of the current task's UTS nodename, as two words.
+#[inline(always)]
+fn current_host() -> [u64; 2] {
+    // SAFETY: task_struct.nsproxy -> nsproxy.uts_ns -> the nodename char
+    // array, read as two words.
+    unsafe {
+        let nsproxy: *const u8 = field(current(), layout!(task_nsproxy));
+        let uts: *const u8 = field(nsproxy, layout!(nsproxy_uts_ns));
+        let name = layout!(uts_nodename);
+        [field::<u64>(uts, name), field::<u64>(uts, name + 8)]
+    }
+}
+
+/// Whether the current task's UTS nodename starts with the target's.
+#[inline(always)]
+fn on_target_host() -> bool {
+    let want0 = CONFIG.get(CONFIG_TARGET_HOST).copied().unwrap_or(0);
+    let want1 = CONFIG.get(CONFIG_TARGET_HOST + 1).copied().unwrap_or(0);
+    current_host() == [want0, want1]
 }
 
 /// A mount namespace slim records, and whether user space has named it as
@@ -277,18 +298,21 @@ fn record_syscall(recorded: Recorded, nr: u64) {
         }
         return;
     }
-    let mntns = recorded.mntns;
-    let bits = match SYSCALLS.get_ptr_mut(&mntns) {
+    let key = NsKey {
+        mntns: recorded.mntns,
+        host: current_host(),
+    };
+    let bits = match SYSCALLS.get_ptr_mut(&key) {
         Some(bits) => bits,
         None => {
             let zero = SyscallBits {
                 words: [0; SYSCALL_WORDS],
             };
-            if SYSCALLS.insert(&mntns, &zero, 0).is_err() {
+            if SYSCALLS.insert(&key, &zero, 0).is_err() {
                 count(Counter::BitmapFull);
                 return;
             }
-            match SYSCALLS.get_ptr_mut(&mntns) {
+            match SYSCALLS.get_ptr_mut(&key) {
                 Some(bits) => bits,
                 None => return,
             }
@@ -470,8 +494,6 @@ fn scratch() -> Result<&'static mut EventBuf, i64> {
 
 #[inline(always)]
 fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64, role: u32) {
-    // SAFETY: helpers without preconditions.
-    let task = unsafe { bpf_get_current_task() };
     let pid_tgid = bpf_get_current_pid_tgid();
     let h = &mut buf.header;
     h.kind = kind as u32;
@@ -489,14 +511,8 @@ fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64,
     h._pad = 0;
     // SAFETY: task_struct.comm, a char[16], read as it is (no helper call).
     h.comm = unsafe { field(current(), layout!(task_comm)) };
-    h.uts = [0; 16];
-    if kind == EventKind::Exec {
-        if let Ok(nsproxy) = read::<u64>(task + layout!(task_nsproxy)) {
-            if let Ok(uts) = read::<u64>(nsproxy + layout!(nsproxy_uts_ns)) {
-                h.uts = read::<[u8; 16]>(uts + layout!(uts_nodename)).unwrap_or([0; 16]);
-            }
-        }
-    }
+    // SAFETY: two words are sixteen bytes, in memory order.
+    h.uts = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(current_host()) };
 }
 
 /// What [`emit_path`] reports (one argument: eBPF calls take at most five).
