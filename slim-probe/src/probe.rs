@@ -227,14 +227,11 @@ fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {
 /// A host name as the kernel's `CONFIG_TARGET_HOST` words: its first 16
 /// bytes, NUL padded, in memory order.
 fn host_words(host: &str) -> [u64; 2] {
-    let mut bytes = [0u8; 16];
-    for (b, h) in bytes.iter_mut().zip(host.bytes()) {
-        *b = h;
+    let mut words = [[0u8; 8]; 2];
+    for (i, b) in host.bytes().take(16).enumerate() {
+        words[i / 8][i % 8] = b;
     }
-    [
-        u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes")),
-        u64::from_ne_bytes(bytes[8..].try_into().expect("8 bytes")),
-    ]
+    words.map(u64::from_ne_bytes)
 }
 
 /// Repeated events the kernel did not send, summed over CPUs.

@@ -158,6 +158,13 @@ pub fn file<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
         .find(|f| f["path"] == path)
 }
 
+/// Whether a JSON array (a record's `access`, `errors`, ...) holds `item`.
+pub fn lists(array: &Value, item: &str) -> bool {
+    array
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v == item))
+}
+
 pub fn paths(report: &Value) -> Vec<String> {
     report["files"]
         .as_array()

@@ -6,7 +6,7 @@ use slim_tests::*;
 fn has(report: &serde_json::Value, path: &str, access: &str, ok: bool) {
     let f = file(report, path).unwrap_or_else(|| panic!("{path} missing from {:?}", paths(report)));
     assert!(
-        f["access"].as_array().unwrap().iter().any(|a| a == access),
+        lists(&f["access"], access),
         "{path}: expected access {access} in {f}"
     );
     assert_eq!(f["ok"], ok, "{path}: {f}");

@@ -47,6 +47,9 @@ use slim_ebpf_common::{
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
+// Map update flag and its "already there" error (uapi/linux/bpf.h, errno.h).
+const BPF_NOEXIST: u64 = 1;
+const EEXIST: i64 = -17;
 
 /// Kernel struct and tracepoint field offsets, set by the loader.
 #[no_mangle]
@@ -163,14 +166,19 @@ unsafe fn field<T: Copy>(base: *const u8, off: u64) -> T {
     core::ptr::read_volatile(base.add(off as usize) as *const T)
 }
 
+/// The current task's `nsproxy`; a fault in a BTF load (a task past
+/// exit_task_namespaces) yields 0, and loads through it 0 too.
+#[inline(always)]
+fn current_nsproxy() -> *const u8 {
+    // SAFETY: task_struct.nsproxy.
+    unsafe { field(current(), layout!(task_nsproxy)) }
+}
+
 #[inline(always)]
 fn current_mntns() -> u64 {
-    let task = current();
-    // SAFETY: task_struct.nsproxy -> nsproxy.mnt_ns -> mnt_namespace.ns.inum;
-    // a fault in a BTF load yields 0 instead of failing.
+    // SAFETY: nsproxy.mnt_ns -> mnt_namespace.ns.inum.
     unsafe {
-        let nsproxy: *const u8 = field(task, layout!(task_nsproxy));
-        let mnt_ns: *const u8 = field(nsproxy, layout!(nsproxy_mnt_ns));
+        let mnt_ns: *const u8 = field(current_nsproxy(), layout!(nsproxy_mnt_ns));
         field::<u32>(mnt_ns, layout!(mnt_ns_inum)) as u64
     }
 }
@@ -203,11 +211,9 @@ fn recorded_mntns() -> Option<Recorded> {
 /// The first 16 bytes of the current task's UTS nodename, as two words.
 #[inline(always)]
 fn current_host() -> [u64; 2] {
-    // SAFETY: task_struct.nsproxy -> nsproxy.uts_ns -> the nodename char
-    // array, read as two words.
+    // SAFETY: nsproxy.uts_ns -> the nodename char array, read as two words.
     unsafe {
-        let nsproxy: *const u8 = field(current(), layout!(task_nsproxy));
-        let uts: *const u8 = field(nsproxy, layout!(nsproxy_uts_ns));
+        let uts: *const u8 = field(current_nsproxy(), layout!(nsproxy_uts_ns));
         let name = layout!(uts_nodename);
         [field::<u64>(uts, name), field::<u64>(uts, name + 8)]
     }
@@ -434,12 +440,9 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
 /// in flight is still pending in it).
 #[inline(always)]
 fn follow(tid: u32) {
-    // SAFETY: the value is not kept.
-    if unsafe { TRACKED.get(&tid) }.is_some() {
-        return;
-    }
-    if TRACKED.insert(&tid, &Pending::IDLE, 0).is_err() {
-        count(Counter::TrackedFull);
+    match TRACKED.insert(&tid, &Pending::IDLE, BPF_NOEXIST) {
+        Ok(()) | Err(EEXIST) => {}
+        Err(_) => count(Counter::TrackedFull),
     }
 }
 
