@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use btf_rs::{Btf, Type};
-use slim_ebpf_common::{Layout, REGS_WINDOW};
+use slim_ebpf_common::Layout;
 
 use crate::ProbeError;
 
@@ -28,6 +28,8 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
         task_files: off("task_struct", "files")?,
         task_seccomp_mode: off("task_struct", "seccomp.mode")?,
         task_comm: off("task_struct", "comm")?,
+        task_pid: off("task_struct", "pid")?,
+        task_tgid: off("task_struct", "tgid")?,
         nsproxy_mnt_ns: off("nsproxy", "mnt_ns")?,
         nsproxy_uts_ns: off("nsproxy", "uts_ns")?,
         uts_nodename: off("uts_namespace", "name.nodename")?,
@@ -47,7 +49,7 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
         fdt_fd: off("fdtable", "fd")?,
         file_f_path: off("file", "f_path")?,
         regs_args,
-        regs_window: regs_window(&regs_args)?,
+        regs_nr: syscall_nr_offset(&btf)?,
         tp_exec_filename: field("sched/sched_process_exec", "filename")?,
         tp_fork_parent_pid: field("sched/sched_process_fork", "parent_pid")?,
         tp_fork_child_pid: field("sched/sched_process_fork", "child_pid")?,
@@ -55,30 +57,28 @@ pub(crate) fn kernel_layout() -> Result<Layout, ProbeError> {
     })
 }
 
-/// The start of the `REGS_WINDOW` bytes holding all six arguments.
-fn regs_window(args: &[u64; 6]) -> Result<u64, ProbeError> {
-    let start = args.iter().copied().min().unwrap_or(0);
-    let end = args.iter().copied().max().unwrap_or(0) + 8;
-    if end - start > REGS_WINDOW as u64 || args.iter().any(|a| a % 8 != start % 8) {
-        return Err(ProbeError::Btf {
-            what: "struct pt_regs".into(),
-            reason: format!(
-                "syscall arguments span {start}..{end}, not one {REGS_WINDOW}-byte window"
-            ),
-        });
+/// Where `struct pt_regs` keeps the syscall number. Read as 32 bits: that is
+/// its width on arm64, and the low half of x86's `orig_ax`.
+fn syscall_nr_offset(btf: &Btf) -> Result<u64, ProbeError> {
+    if cfg!(target_arch = "aarch64") {
+        member_offset(btf, "pt_regs", "syscallno")
+    } else {
+        member_offset(btf, "pt_regs", "orig_ax")
     }
-    Ok(start)
 }
 
-/// Where the six syscall arguments are in `struct pt_regs`.
+/// Where the six syscall arguments are in `struct pt_regs` when the syscall
+/// returns: the kernel leaves the argument registers as the caller set them.
 fn syscall_arg_offsets(btf: &Btf) -> Result<[u64; 6], ProbeError> {
     let mut out = [0u64; 6];
     if cfg!(target_arch = "aarch64") {
-        // arm64: x0..x5 are regs[0..5] (x0 stays the first argument on entry).
+        // arm64: x0..x5 are regs[0..5], but x0 holds the result by then and
+        // the first argument is kept in orig_x0.
         let regs = member_offset(btf, "pt_regs", "regs")?;
         for (i, o) in out.iter_mut().enumerate() {
             *o = regs + 8 * i as u64;
         }
+        out[0] = member_offset(btf, "pt_regs", "orig_x0")?;
     } else {
         for (o, reg) in out.iter_mut().zip(["di", "si", "dx", "r10", "r8", "r9"]) {
             *o = member_offset(btf, "pt_regs", reg)?;
@@ -199,13 +199,17 @@ mod tests {
         assert_eq!(parse_format_offset(FORK, "pid"), None);
     }
 
+    /// The registers as this kernel's BTF places them: arguments and the
+    /// syscall number, read with plain loads by the programs.
     #[test]
-    fn argument_registers_fit_one_window() {
-        // x86_64: di, si, dx, r10, r8, r9.
-        assert_eq!(regs_window(&[112, 104, 96, 56, 72, 64]).unwrap(), 56);
-        // arm64: regs[0..5].
-        assert_eq!(regs_window(&[0, 8, 16, 24, 32, 40]).unwrap(), 0);
-        assert!(regs_window(&[0, 8, 16, 24, 32, 200]).is_err());
-        assert!(regs_window(&[0, 8, 16, 24, 32, 36]).is_err());
+    #[cfg(target_arch = "x86_64")]
+    fn syscall_registers_from_kernel_btf() {
+        let btf = Btf::from_file(VMLINUX).expect("kernel BTF");
+        // di, si, dx, r10, r8, r9 in struct pt_regs.
+        assert_eq!(
+            syscall_arg_offsets(&btf).unwrap(),
+            [112, 104, 96, 56, 72, 64]
+        );
+        assert_eq!(syscall_nr_offset(&btf).unwrap(), 120);
     }
 }

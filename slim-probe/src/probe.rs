@@ -8,8 +8,8 @@ use std::{
 
 use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{RawTracePoint, TracePoint},
-    Ebpf, EbpfLoader,
+    programs::{BtfTracePoint, TracePoint},
+    Btf, Ebpf, EbpfLoader,
 };
 use slim_ebpf_common::{
     EventKind, NsKey, SyscallBits, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, DRAIN_INTERVAL_MS,
@@ -30,9 +30,10 @@ use crate::{
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/programs"));
 
-/// Raw tracepoints: called on every syscall of the machine, so the cheapest
-/// kind (no perf trace buffer is filled for them).
-const RAW_PROGRAMS: [&str; 2] = ["sys_enter", "sys_exit"];
+/// BTF (typed raw) tracepoints: called on every syscall of the machine, so
+/// the cheapest kind (no perf trace buffer is filled for them), and their
+/// `pt_regs` argument is read with plain loads.
+const SYSCALL_PROGRAMS: [&str; 2] = ["sys_enter", "sys_exit"];
 
 const PROGRAMS: [(&str, &str, &str); 3] = [
     ("sched_process_exec", "sched", "sched_process_exec"),
@@ -55,13 +56,28 @@ impl Probe {
     /// inside a tokio runtime (the ring buffer is read by a task).
     pub fn attach() -> Result<Self, ProbeError> {
         let t0 = std::time::Instant::now();
-        let layout = kernel_layout()?;
+        // Two parsers read the kernel's BTF: ours for the layout, aya's to
+        // type the syscall programs. Side by side, they cost one.
+        let (layout, btf) = std::thread::scope(|s| {
+            let btf = s.spawn(Btf::from_sys_fs);
+            let layout = kernel_layout();
+            let btf = btf.join().map_err(|_| ProbeError::Btf {
+                what: "/sys/kernel/btf/vmlinux".into(),
+                reason: "the BTF parser panicked".into(),
+            })?;
+            let btf = btf.map_err(|e| ProbeError::Btf {
+                what: "/sys/kernel/btf/vmlinux".into(),
+                reason: e.to_string(),
+            })?;
+            Ok::<_, ProbeError>((layout?, btf))
+        })?;
         tracing::debug!(ms = t0.elapsed().as_millis() as u64, "kernel layout read");
         // Slim's own mount namespace: its tasks (and the host's) are ignored.
         let host_mntns = std::fs::metadata("/proc/self/ns/mnt")
             .map_err(|e| ProbeError::Host(e.to_string()))?
             .ino();
         let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
             .override_global("LAYOUT", &layout, true)
             .override_global("HOST_MNTNS", &host_mntns, true)
             .load(OBJECT)
@@ -71,15 +87,17 @@ impl Probe {
         let config: Array<MapData, u64> =
             Array::try_from(ebpf.take_map("CONFIG").ok_or(ProbeError::Map("CONFIG"))?)
                 .map_err(|_| ProbeError::Map("CONFIG"))?;
-        for name in RAW_PROGRAMS {
-            let prog: &mut RawTracePoint = loaded(&mut ebpf, name)?;
-            prog.attach(name)
-                .map_err(|e| ProbeError::Program { name, source: e })?;
+        for name in SYSCALL_PROGRAMS {
+            let prog: &mut BtfTracePoint = program(&mut ebpf, name)?;
+            let fail = |source| ProbeError::Program { name, source };
+            prog.load(name, &btf).map_err(fail)?;
+            prog.attach().map_err(fail)?;
         }
         for (name, category, tracepoint) in PROGRAMS {
-            let prog: &mut TracePoint = loaded(&mut ebpf, name)?;
-            prog.attach(category, tracepoint)
-                .map_err(|e| ProbeError::Program { name, source: e })?;
+            let prog: &mut TracePoint = program(&mut ebpf, name)?;
+            let fail = |source| ProbeError::Program { name, source };
+            prog.load().map_err(fail)?;
+            prog.attach(category, tracepoint).map_err(fail)?;
         }
         let (watch_tx, watch_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -180,37 +198,15 @@ fn read_bits(ebpf: &Ebpf, target: &Target) -> Result<Option<SyscallBits>, ProbeE
     Ok(all.words.iter().any(|w| *w != 0).then_some(all))
 }
 
-/// Program `name` of the object as type `P`, loaded into the kernel.
-fn loaded<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
+/// Program `name` of the object as type `P`.
+fn program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
 where
-    P: 'a + LoadNoArgs,
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
-    let prog: &mut P = ebpf
-        .program_mut(name)
+    ebpf.program_mut(name)
         .ok_or(ProbeError::Map(name))?
         .try_into()
-        .map_err(|e| ProbeError::Program { name, source: e })?;
-    prog.load_program()
-        .map_err(|e| ProbeError::Program { name, source: e })?;
-    Ok(prog)
-}
-
-/// The `load()` both tracepoint kinds have (aya has no trait for it).
-trait LoadNoArgs {
-    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError>;
-}
-
-impl LoadNoArgs for TracePoint {
-    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
-        self.load()
-    }
-}
-
-impl LoadNoArgs for RawTracePoint {
-    fn load_program(&mut self) -> Result<(), aya::programs::ProgramError> {
-        self.load()
-    }
+        .map_err(|e| ProbeError::Program { name, source: e })
 }
 
 fn read_counters(ebpf: &Ebpf) -> Result<Counters, ProbeError> {

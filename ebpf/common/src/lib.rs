@@ -41,10 +41,6 @@ pub const MAX_MNTNS: u32 = 1024;
 /// Tasks (threads) followed at once.
 pub const MAX_TRACKED: u32 = 65536;
 
-/// Bytes of `pt_regs` read to get a syscall's arguments (see
-/// `Layout::regs_window`).
-pub const REGS_WINDOW: usize = 64;
-
 /// Syscall numbers the bitmap covers; larger ones are counted, not named.
 pub const SYSCALL_BITS: usize = 1024;
 pub const SYSCALL_WORDS: usize = SYSCALL_BITS / 64;
@@ -174,29 +170,6 @@ pub struct SyscallBits {
     pub words: [u64; SYSCALL_WORDS],
 }
 
-/// A followed task's file syscall in flight: its arguments, kept from
-/// `sys_enter` until `sys_exit`, when the kernel has read (and faulted in) the
-/// user strings and the result is known. It lives in the task's entry of the
-/// followed-task map and is rewritten in place, so a syscall costs two map
-/// lookups and no insert or delete.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct Pending {
-    /// The syscall number, or [`NO_SYSCALL`] when none is in flight.
-    pub nr: u64,
-    pub args: [u64; 6],
-}
-
-/// `Pending::nr` of a task with no file syscall in flight.
-pub const NO_SYSCALL: u64 = u64::MAX;
-
-impl Pending {
-    pub const IDLE: Pending = Pending {
-        nr: NO_SYSCALL,
-        args: [0; 6],
-    };
-}
-
 /// Indexes of the `COUNTERS` per-CPU array: everything the kernel side could
 /// not deliver or record. User space reports their sum as `events.dropped`
 /// (all but `SyscallOutOfRange`, which is reported on its own).
@@ -211,10 +184,8 @@ pub enum Counter {
     BitmapFull = 2,
     /// A syscall number beyond `SYSCALL_BITS`.
     SyscallOutOfRange = 3,
-    /// A file syscall's arguments could not be read from its registers.
-    ArgsUnreadable = 4,
 }
-pub const COUNTERS: u32 = 5;
+pub const COUNTERS: u32 = 4;
 
 impl Counter {
     /// Every counter, in index order.
@@ -223,7 +194,6 @@ impl Counter {
         Counter::TrackedFull,
         Counter::BitmapFull,
         Counter::SyscallOutOfRange,
-        Counter::ArgsUnreadable,
     ];
 
     /// The reason reported in `events.dropped_by_reason`.
@@ -233,7 +203,6 @@ impl Counter {
             Counter::TrackedFull => "task_map_full",
             Counter::BitmapFull => "syscall_map_full",
             Counter::SyscallOutOfRange => "syscall_number_out_of_range",
-            Counter::ArgsUnreadable => "syscall_args_unreadable",
         }
     }
 }
@@ -249,6 +218,8 @@ pub struct Layout {
     pub task_files: u64,
     pub task_seccomp_mode: u64,
     pub task_comm: u64,
+    pub task_pid: u64,
+    pub task_tgid: u64,
     pub nsproxy_mnt_ns: u64,
     pub nsproxy_uts_ns: u64,
     /// `uts_namespace.name.nodename`.
@@ -268,12 +239,14 @@ pub struct Layout {
     pub fdt_max_fds: u64,
     pub fdt_fd: u64,
     pub file_f_path: u64,
-    /// Offsets in `struct pt_regs` of the six syscall arguments (the raw
-    /// `sys_enter` tracepoint passes the registers, not the arguments).
+    /// Offsets in `struct pt_regs` of the six syscall arguments as they are
+    /// when the syscall returns (the tracepoints pass the registers, not the
+    /// arguments; arm64's first is then in `orig_x0`, its `x0` holds the
+    /// result).
     pub regs_args: [u64; 6],
-    /// Start of the `REGS_WINDOW` bytes of `pt_regs` that hold all six
-    /// arguments: one read instead of six.
-    pub regs_window: u64,
+    /// Offset in `struct pt_regs` of the syscall number (`orig_ax`,
+    /// `syscallno`): `sys_exit` is not passed it.
+    pub regs_nr: u64,
     /// sched:sched_process_exec `filename` (a __data_loc field).
     pub tp_exec_filename: u64,
     /// sched:sched_process_fork `parent_pid`, `child_pid`.
@@ -288,11 +261,10 @@ mod pod {
     // SAFETY: all of these are repr(C), Copy, without padding or invalid bit patterns.
     unsafe impl aya::Pod for super::Layout {}
     unsafe impl aya::Pod for super::SyscallBits {}
-    unsafe impl aya::Pod for super::Pending {}
     unsafe impl aya::Pod for super::EventHeader {}
     unsafe impl aya::Pod for super::NsKey {}
 }
 
 // Layout checks: these types cross the kernel boundary.
 const _: () = assert!(HEADER_SIZE == 96);
-const _: () = assert!(core::mem::size_of::<Layout>() == 34 * 8);
+const _: () = assert!(core::mem::size_of::<Layout>() == 36 * 8);

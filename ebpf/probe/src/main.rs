@@ -1,15 +1,16 @@
 //! slim's eBPF programs. Tracepoints only (no kprobes, fentry or LSM), so they
 //! load on locked-down kernels and the widest range of versions.
 //!
-//! - raw tracepoint `sys_enter` (raw, not the perf-based `raw_syscalls` one:
-//!   it runs on every syscall of the machine and costs far less): for tasks
-//!   outside the host's mount namespace that run under a seccomp filter, set
-//!   the syscall's bit in the bitmap of their mount namespace (no event per
-//!   syscall). For followed tasks, keep a file syscall's arguments until it
-//!   returns.
-//! - raw tracepoint `sys_exit`: for a kept file syscall, read its path(s), resolve
-//!   the base directory of relative ones, and send a `Path` event unless the
-//!   same event was sent before (map `SEEN`; repeats are only counted).
+//! - BTF tracepoint `sys_enter` (the raw kind, not the perf-based
+//!   `raw_syscalls` one: it runs on every syscall of the machine and costs far
+//!   less): for tasks outside the host's mount namespace that run under a
+//!   seccomp filter, set the syscall's bit in the bitmap of their mount
+//!   namespace (no event per syscall).
+//! - BTF tracepoint `sys_exit`: for a file syscall of a followed task, take
+//!   its arguments from the registers (typed, so plain loads), read its
+//!   path(s), resolve the base directory of relative ones, and send a `Path`
+//!   event unless the same event was sent before (map `SEEN`; repeats are
+//!   only counted).
 //! - `sched:sched_process_exec`: an exec outside the host's mount namespace
 //!   starts following the task and sends an `Exec` event.
 //! - `sched:sched_process_fork` / `sched_process_exit`: follow children, forget
@@ -25,22 +26,21 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_task_btf,
-        bpf_probe_read_kernel,
+        bpf_get_current_task, bpf_get_current_task_btf, bpf_probe_read_kernel,
         gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
     },
-    macros::{map, raw_tracepoint, tracepoint},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{RawTracePointContext, TracePointContext},
+    programs::{BtfTracePointContext, TracePointContext},
     EbpfContext,
 };
 use slim_ebpf_common::{
-    Counter, DedupKey, EventBuf, EventKind, Layout, NsKey, Pending, SyscallBits, AT_EMPTY_PATH,
-    AT_FDCWD, CONFIG_SLOTS, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, COUNTERS as N_COUNTERS,
-    DATA_LIMIT, DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
-    FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
-    MAX_DEPTH, MAX_MNTNS, MAX_SEEN, MAX_TRACKED, NAME_MAX, NO_SYSCALL, PATH_MAX, REGS_WINDOW,
-    SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS, WAKEUP_BYTES,
+    Counter, DedupKey, EventBuf, EventKind, Layout, NsKey, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
+    CONFIG_SLOTS, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, COUNTERS as N_COUNTERS, DATA_LIMIT,
+    DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT,
+    FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE, MAX_DEPTH, MAX_MNTNS,
+    MAX_SEEN, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
+    WAKEUP_BYTES,
 };
 
 // bpf_ringbuf_output flags and bpf_ringbuf_query selectors (uapi/linux/bpf.h).
@@ -78,7 +78,9 @@ static LAYOUT: Layout = Layout {
     fdt_fd: 0,
     file_f_path: 0,
     regs_args: [0; 6],
-    regs_window: 0,
+    regs_nr: 0,
+    task_pid: 0,
+    task_tgid: 0,
     tp_exec_filename: 0,
     tp_fork_parent_pid: 0,
     tp_fork_child_pid: 0,
@@ -105,9 +107,9 @@ static SYSCALLS: PerCpuHashMap<NsKey, SyscallBits> = PerCpuHashMap::with_max_ent
 #[map]
 static TARGET_SYSCALLS: PerCpuArray<SyscallBits> = PerCpuArray::with_max_entries(1, 0);
 
-/// Followed tasks by thread id, each with its file syscall in flight.
+/// Followed tasks by thread id (the value is unused).
 #[map]
-static TRACKED: HashMap<u32, Pending> = HashMap::with_max_entries(MAX_TRACKED, 0);
+static TRACKED: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACKED, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(N_COUNTERS, 0);
@@ -146,17 +148,6 @@ fn count(counter: Counter) {
     }
 }
 
-/// The current task as a BTF pointer: the verifier knows its type, so fields
-/// are read with plain loads (the offsets are constants of the frozen
-/// `LAYOUT`) instead of a helper call each. These reads run on every syscall
-/// of the machine, so they are the probe's cost for everything it does not
-/// record.
-#[inline(always)]
-fn current() -> *const u8 {
-    // SAFETY: helper without preconditions.
-    unsafe { bpf_get_current_task_btf() as *const u8 }
-}
-
 /// A field of a kernel object at a `LAYOUT` offset.
 ///
 /// SAFETY: `base` must be a BTF pointer whose type has a member of type `T`
@@ -166,65 +157,101 @@ unsafe fn field<T: Copy>(base: *const u8, off: u64) -> T {
     core::ptr::read_volatile(base.add(off as usize) as *const T)
 }
 
-/// The current task's `nsproxy`; a fault in a BTF load (a task past
-/// exit_task_namespaces) yields 0, and loads through it 0 too.
-#[inline(always)]
-fn current_nsproxy() -> *const u8 {
-    // SAFETY: task_struct.nsproxy.
-    unsafe { field(current(), layout!(task_nsproxy)) }
+/// The current task as a BTF pointer, and its `nsproxy`: the verifier knows
+/// their types, so fields are plain loads (the offsets are constants of the
+/// frozen `LAYOUT`) instead of a helper call each. Taken once per program
+/// run: these reads happen on every syscall of the machine.
+#[derive(Clone, Copy)]
+struct Task {
+    task: *const u8,
+    nsproxy: *const u8,
 }
 
-#[inline(always)]
-fn current_mntns() -> u64 {
-    // SAFETY: nsproxy.mnt_ns -> mnt_namespace.ns.inum.
-    unsafe {
-        let mnt_ns: *const u8 = field(current_nsproxy(), layout!(nsproxy_mnt_ns));
-        field::<u32>(mnt_ns, layout!(mnt_ns_inum)) as u64
+impl Task {
+    #[inline(always)]
+    fn current() -> Self {
+        // SAFETY: helper without preconditions; task_struct.nsproxy. A task
+        // past exit_task_namespaces has none: a fault in a BTF load yields
+        // 0, and loads through it 0 too.
+        unsafe {
+            let task = bpf_get_current_task_btf() as *const u8;
+            Task {
+                task,
+                nsproxy: field(task, layout!(task_nsproxy)),
+            }
+        }
     }
-}
 
-#[inline(always)]
-fn current_seccomp_mode() -> u32 {
-    // SAFETY: task_struct.seccomp.mode.
-    unsafe { field(current(), layout!(task_seccomp_mode)) }
-}
-
-/// The mount namespace of the current task if it is one slim records.
-#[inline(always)]
-fn recorded_mntns() -> Option<Recorded> {
-    let mntns = current_mntns();
-    // 0: a task past exit_task_namespaces (its BTF loads read nothing).
-    // SAFETY: plain read of a global.
-    if mntns == 0 || mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
-        return None;
+    #[inline(always)]
+    fn mntns(&self) -> u64 {
+        // SAFETY: nsproxy.mnt_ns -> mnt_namespace.ns.inum.
+        unsafe {
+            let mnt_ns: *const u8 = field(self.nsproxy, layout!(nsproxy_mnt_ns));
+            field::<u32>(mnt_ns, layout!(mnt_ns_inum)) as u64
+        }
     }
-    let target = CONFIG.get(CONFIG_TARGET_MNTNS).copied().unwrap_or(0);
-    if target != 0 && (target != mntns || !on_target_host()) {
-        return None;
-    }
-    Some(Recorded {
-        mntns,
-        is_target: target != 0,
-    })
-}
 
-/// The first 16 bytes of the current task's UTS nodename, as two words.
-#[inline(always)]
-fn current_host() -> [u64; 2] {
-    // SAFETY: nsproxy.uts_ns -> the nodename char array, read as two words.
-    unsafe {
-        let uts: *const u8 = field(current_nsproxy(), layout!(nsproxy_uts_ns));
-        let name = layout!(uts_nodename);
-        [field::<u64>(uts, name), field::<u64>(uts, name + 8)]
+    /// The first 16 bytes of the UTS nodename, as two words.
+    #[inline(always)]
+    fn host(&self) -> [u64; 2] {
+        // SAFETY: nsproxy.uts_ns -> the nodename char array.
+        unsafe {
+            let uts: *const u8 = field(self.nsproxy, layout!(nsproxy_uts_ns));
+            let name = layout!(uts_nodename);
+            [field::<u64>(uts, name), field::<u64>(uts, name + 8)]
+        }
     }
-}
 
-/// Whether the current task's UTS nodename starts with the target's.
-#[inline(always)]
-fn on_target_host() -> bool {
-    let want0 = CONFIG.get(CONFIG_TARGET_HOST).copied().unwrap_or(0);
-    let want1 = CONFIG.get(CONFIG_TARGET_HOST + 1).copied().unwrap_or(0);
-    current_host() == [want0, want1]
+    #[inline(always)]
+    fn seccomp_mode(&self) -> u32 {
+        // SAFETY: task_struct.seccomp.mode.
+        unsafe { field(self.task, layout!(task_seccomp_mode)) }
+    }
+
+    /// Thread id (`pid`) and process id (`tgid`), as the host sees them.
+    #[inline(always)]
+    fn ids(&self) -> (u32, u32) {
+        // SAFETY: task_struct.pid and .tgid.
+        unsafe {
+            (
+                field(self.task, layout!(task_pid)),
+                field(self.task, layout!(task_tgid)),
+            )
+        }
+    }
+
+    #[inline(always)]
+    fn comm(&self) -> [u8; 16] {
+        // SAFETY: task_struct.comm, a char[16].
+        unsafe { field(self.task, layout!(task_comm)) }
+    }
+
+    /// The mount namespace if it is one slim records.
+    #[inline(always)]
+    fn recorded(&self) -> Option<Recorded> {
+        let mntns = self.mntns();
+        // 0: a task past exit_task_namespaces.
+        // SAFETY: plain read of a global.
+        if mntns == 0 || mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
+            return None;
+        }
+        let target = CONFIG.get(CONFIG_TARGET_MNTNS).copied().unwrap_or(0);
+        if target != 0 && (target != mntns || !self.on_target_host()) {
+            return None;
+        }
+        Some(Recorded {
+            mntns,
+            is_target: target != 0,
+        })
+    }
+
+    /// Whether the UTS nodename starts with the target's.
+    #[inline(always)]
+    fn on_target_host(&self) -> bool {
+        let want0 = CONFIG.get(CONFIG_TARGET_HOST).copied().unwrap_or(0);
+        let want1 = CONFIG.get(CONFIG_TARGET_HOST + 1).copied().unwrap_or(0);
+        self.host() == [want0, want1]
+    }
 }
 
 /// A mount namespace slim records, and whether user space has named it as
@@ -235,62 +262,37 @@ struct Recorded {
     is_target: bool,
 }
 
-/// Argument `n` of a raw tracepoint.
+/// `sys_enter(struct pt_regs *regs, long id)` and `sys_exit(struct pt_regs
+/// *regs, long ret)`: the registers, and a number.
 #[inline(always)]
-fn raw_arg(ctx: &RawTracePointContext, n: usize) -> u64 {
-    // SAFETY: raw tracepoint contexts are arrays of u64 arguments; sys_enter
-    // and sys_exit have two.
-    unsafe { *(ctx.as_ptr() as *const u64).add(n) }
+fn regs_and_value(ctx: &BtfTracePointContext) -> (*const u8, i64) {
+    // SAFETY: both tracepoints have these two arguments; the verifier types
+    // the first as a BTF pointer to pt_regs.
+    unsafe { (ctx.arg(0), ctx.arg(1)) }
 }
 
-/// `sys_enter(struct pt_regs *regs, long id)`.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let _ = try_sys_enter(&ctx);
     0
 }
 
-fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
-    let Some(recorded) = recorded_mntns() else {
+fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let task = Task::current();
+    let Some(recorded) = task.recorded() else {
         return Ok(());
     };
-    let nr = raw_arg(ctx, 1) as i64;
-    if nr < 0 {
-        return Ok(());
-    }
-    let nr = nr as u64;
-
+    let (_, nr) = regs_and_value(ctx);
     // Only what runs under a seccomp filter counts: the runtime's set-up
     // before it installs the container's filter would not be checked by it.
-    if current_seccomp_mode() == SECCOMP_MODE_FILTER {
-        record_syscall(recorded, nr);
-    }
-
-    if syscalls::classify(nr).is_some() {
-        let tid = bpf_get_current_pid_tgid() as u32;
-        let Some(pending) = TRACKED.get_ptr_mut(&tid) else {
-            return Ok(());
-        };
-        let regs = raw_arg(ctx, 0);
-        let window = layout!(regs_window);
-        let Ok(words) = read::<[u64; REGS_WINDOW / 8]>(regs + window) else {
-            count(Counter::ArgsUnreadable);
-            return Ok(());
-        };
-        let offsets = layout!(regs_args);
-        // SAFETY: the task's own entry; only this task's syscalls write it.
-        unsafe {
-            for (arg, off) in (*pending).args.iter_mut().zip(offsets) {
-                *arg = words[((off - window) / 8) as usize % (REGS_WINDOW / 8)];
-            }
-            (*pending).nr = nr;
-        }
+    if nr >= 0 && task.seccomp_mode() == SECCOMP_MODE_FILTER {
+        record_syscall(&task, recorded, nr as u64);
     }
     Ok(())
 }
 
 #[inline(always)]
-fn record_syscall(recorded: Recorded, nr: u64) {
+fn record_syscall(task: &Task, recorded: Recorded, nr: u64) {
     if nr >= SYSCALL_BITS as u64 {
         count(Counter::SyscallOutOfRange);
         return;
@@ -306,7 +308,7 @@ fn record_syscall(recorded: Recorded, nr: u64) {
     }
     let key = NsKey {
         mntns: recorded.mntns,
-        host: current_host(),
+        host: task.host(),
     };
     let bits = match SYSCALLS.get_ptr_mut(&key) {
         Some(bits) => bits,
@@ -328,47 +330,48 @@ fn record_syscall(recorded: Recorded, nr: u64) {
     unsafe { (*bits).words[word] |= 1u64 << (nr & 63) };
 }
 
-/// `sys_exit(struct pt_regs *regs, long ret)`.
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let _ = try_sys_exit(&ctx);
     0
 }
 
-fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
-    // Cheap for everything not recorded: no map lookup.
-    if recorded_mntns().is_none() {
+fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let (regs, ret) = regs_and_value(ctx);
+    // Most syscalls name no file: one load and one bit test for them, for
+    // every task of the machine.
+    // SAFETY: pt_regs' syscall number, 32 bits wide (see Layout::regs_nr).
+    let nr = unsafe { field::<u32>(regs, layout!(regs_nr)) } as u64;
+    if !syscalls::is_file_syscall(nr) {
         return Ok(());
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(slot) = TRACKED.get_ptr_mut(&tid) else {
-        return Ok(());
-    };
-    // SAFETY: the task's own entry (see sys_enter).
-    let pending = unsafe { *slot };
-    if pending.nr == NO_SYSCALL {
+    let task = Task::current();
+    if task.recorded().is_none() {
         return Ok(());
     }
-    // SAFETY: as above.
-    unsafe { (*slot).nr = NO_SYSCALL };
+    let (tid, _) = task.ids();
+    // SAFETY: the value is not kept.
+    if unsafe { TRACKED.get(&tid) }.is_none() {
+        return Ok(());
+    }
     // Only failure and its errno matter: a successful call's value (an fd, a
     // byte count) would make every repeat of it look new.
-    let ret = (raw_arg(ctx, 1) as i64).min(0);
-    // A successful exec replaced the memory the path was in; the exec
-    // tracepoint reported it already.
-    if (pending.nr == syscalls::EXECVE || pending.nr == syscalls::EXECVEAT) && ret == 0 {
+    let ret = ret.min(0);
+    // A successful exec replaced the registers and the memory the path was
+    // in; the exec tracepoint reported it already.
+    if (nr == syscalls::EXECVE || nr == syscalls::EXECVEAT) && ret == 0 {
         return Ok(());
     }
-    let Some(spec) = syscalls::classify(pending.nr) else {
+    // The arguments are still in the registers (see Layout::regs_args).
+    let offsets = layout!(regs_args);
+    // SAFETY: `regs` is pt_regs and the offsets are its argument registers.
+    let arg = |n: i8| unsafe { field::<u64>(regs, offsets[(n as u8).min(5) as usize]) };
+    let Some(spec) = syscalls::classify(nr) else {
         return Ok(());
     };
-    let flags = if spec.flags >= 0 {
-        pending.args[spec.flags as usize % 6]
-    } else {
-        0
-    };
+    let flags = if spec.flags >= 0 { arg(spec.flags) } else { 0 };
     let dirfd = if spec.dirfd >= 0 {
-        pending.args[spec.dirfd as usize % 6] as i32
+        arg(spec.dirfd) as i32
     } else {
         AT_FDCWD
     };
@@ -379,11 +382,11 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         }
         Source::Fd
     } else {
-        Source::User(pending.args[spec.path as usize % 6])
+        Source::User(arg(spec.path as i8))
     };
     emit_path(&PathCall {
         kind: EventKind::Path,
-        nr: pending.nr as u32,
+        nr: nr as u32,
         ret,
         arg: flags,
         role: 0,
@@ -392,14 +395,14 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     })?;
     if spec.path2 >= 0 {
         let dirfd2 = if spec.dirfd2 >= 0 {
-            pending.args[spec.dirfd2 as usize % 6] as i32
+            arg(spec.dirfd2) as i32
         } else {
             AT_FDCWD
         };
-        let path2 = pending.args[spec.path2 as usize % 6];
+        let path2 = arg(spec.path2);
         emit_path(&PathCall {
             kind: EventKind::Path,
-            nr: pending.nr as u32,
+            nr: nr as u32,
             ret,
             arg: flags,
             role: 1,
@@ -417,11 +420,11 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 }
 
 fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
-    if recorded_mntns().is_none() {
+    let task = Task::current();
+    if task.recorded().is_none() {
         return Ok(());
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
-    follow(tid);
+    follow(task.ids().0);
     // SAFETY: a __data_loc field: offset in the low 16 bits, length above.
     let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize)? };
     let filename = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
@@ -436,11 +439,10 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
     })
 }
 
-/// Starts following a task (already followed ones keep their entry: an exec
-/// in flight is still pending in it).
+/// Starts following a task.
 #[inline(always)]
 fn follow(tid: u32) {
-    match TRACKED.insert(&tid, &Pending::IDLE, BPF_NOEXIST) {
+    match TRACKED.insert(&tid, &0, BPF_NOEXIST) {
         Ok(()) | Err(EEXIST) => {}
         Err(_) => count(Counter::TrackedFull),
     }
@@ -497,14 +499,15 @@ fn scratch() -> Result<&'static mut EventBuf, i64> {
 
 #[inline(always)]
 fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64, role: u32) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    let task = Task::current();
+    let (tid, tgid) = task.ids();
     let h = &mut buf.header;
     h.kind = kind as u32;
     h.nr = nr;
     h.ret = ret;
-    h.tgid = (pid_tgid >> 32) as u32;
-    h.tid = pid_tgid as u32;
-    h.mntns = current_mntns();
+    h.tgid = tgid;
+    h.tid = tid;
+    h.mntns = task.mntns();
     h.arg = arg;
     h.ppid = 0;
     h.flags = 0;
@@ -512,10 +515,9 @@ fn fill_header(buf: &mut EventBuf, kind: EventKind, nr: u32, ret: i64, arg: u64,
     h.path_len = 0;
     h.base_len = 0;
     h._pad = 0;
-    // SAFETY: task_struct.comm, a char[16], read as it is (no helper call).
-    h.comm = unsafe { field(current(), layout!(task_comm)) };
+    h.comm = task.comm();
     // SAFETY: two words are sixteen bytes, in memory order.
-    h.uts = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(current_host()) };
+    h.uts = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(task.host()) };
 }
 
 /// What [`emit_path`] reports (one argument: eBPF calls take at most five).
