@@ -4,6 +4,9 @@
 //! still recorded.
 use slim_tests::*;
 
+/// 151 bytes: its event is longer than the short dedupe key (`DEDUP_KEY_SHORT`).
+const LONG: &str = "/tmp/slim-repeat-long-path-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
 #[test]
 fn repeats_are_counted_once_yet_results_and_processes_are_kept() {
     if !e2e_ready() {
@@ -12,14 +15,18 @@ fn repeats_are_counted_once_yet_results_and_processes_are_kept() {
     let dir = TempDir::new("repeats");
     // Two shells (two processes), each stats the same paths hundreds of
     // times; /tmp/slim-repeat is missing for the first 300 and present after.
-    let first = "for i in $(seq 300); do test -e /tmp/slim-repeat; test -e /etc/hostname; done; \
-                 : > /tmp/slim-repeat; \
-                 for i in $(seq 300); do test -e /tmp/slim-repeat; done";
+    // A 151-byte path is deduped with the longer key.
+    let first = format!(
+        "for i in $(seq 300); do test -e /tmp/slim-repeat; test -e /etc/hostname; done; \
+         : > /tmp/slim-repeat; \
+         for i in $(seq 300); do test -e /tmp/slim-repeat; done; \
+         : > {LONG}; for i in $(seq 300); do test -e {LONG}; done"
+    );
     let second = "for i in $(seq 300); do test -e /etc/hostname; done";
     let r = profile(
         &fixture("nginx"),
         &dir,
-        &["--no-http-probe", "--exec", first, "--exec", second],
+        &["--no-http-probe", "--exec", &first, "--exec", second],
     );
 
     let repeat = file(&r, "/tmp/slim-repeat").expect("/tmp/slim-repeat recorded");
@@ -36,9 +43,12 @@ fn repeats_are_counted_once_yet_results_and_processes_are_kept() {
         "both shells are named: {hostname}"
     );
 
-    // 1200 stats of three distinct (path, result, process) events: at least
-    // 1100 of them are repeats, skipped rather than recorded again.
+    let long = file(&r, LONG).expect("the long path recorded");
+    assert_eq!(long["ok"], true, "{long}");
+
+    // 1500 stats of four distinct (path, result, process) events: at least
+    // 1400 of them are repeats, skipped rather than recorded again.
     let dup = r["events"]["duplicates"].as_u64().unwrap();
-    assert!(dup >= 1100, "repeats skipped: {dup}");
+    assert!(dup >= 1400, "repeats skipped: {dup}");
     assert_eq!(r["events"]["dropped"], 0);
 }

@@ -145,15 +145,19 @@ pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
 /// padded) is sent once; repeats are counted, not sent. Longer events are
 /// always sent and deduped in user space.
 pub const DEDUP_KEY: usize = 256;
-/// Distinct events remembered for that (least recently seen ones are
+/// Events that fit in this many bytes are looked up with a key of this size
+/// instead: hashing and comparing the key is most of a repeat's cost, and
+/// most paths are short.
+pub const DEDUP_KEY_SHORT: usize = 128;
+/// Distinct events remembered, per key size (least recently seen ones are
 /// forgotten, which only means a repeat reaches user space again).
 pub const MAX_SEEN: u32 = 16384;
 
-/// The key of the kernel's dedupe map: the first `DEDUP_KEY` bytes of an
+/// A key of the kernel's dedupe maps: the first `N` bytes of an
 /// [`EventBuf`].
 #[repr(C)]
-pub struct DedupKey {
-    pub bytes: [u8; DEDUP_KEY],
+pub struct DedupKey<const N: usize> {
+    pub bytes: [u8; N],
 }
 
 /// The per-CPU scratch an event is assembled in before it is copied out.
@@ -268,3 +272,4 @@ mod pod {
 // Layout checks: these types cross the kernel boundary.
 const _: () = assert!(HEADER_SIZE == 96);
 const _: () = assert!(core::mem::size_of::<Layout>() == 36 * 8);
+const _: () = assert!(HEADER_SIZE < DEDUP_KEY_SHORT && DEDUP_KEY_SHORT < DEDUP_KEY);

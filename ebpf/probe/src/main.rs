@@ -37,10 +37,10 @@ use aya_ebpf::{
 use slim_ebpf_common::{
     Counter, DedupKey, EventBuf, EventKind, Layout, NsKey, SyscallBits, AT_EMPTY_PATH, AT_FDCWD,
     CONFIG_SLOTS, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, COUNTERS as N_COUNTERS, DATA_LIMIT,
-    DATA_MASK, DEDUP_KEY, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT,
-    FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE, MAX_DEPTH, MAX_MNTNS,
-    MAX_SEEN, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
-    WAKEUP_BYTES,
+    DATA_MASK, DEDUP_KEY, DEDUP_KEY_SHORT, EVENTS_RING_BYTES, FLAG_BASE, FLAG_BASE_FAILED,
+    FLAG_BASE_OUTSIDE_ROOT, FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, HEADER_SIZE,
+    MAX_DEPTH, MAX_MNTNS, MAX_SEEN, MAX_TRACKED, NAME_MAX, PATH_MAX, SECCOMP_MODE_FILTER,
+    SYSCALL_BITS, SYSCALL_WORDS, WAKEUP_BYTES,
 };
 
 // bpf_ringbuf_output flags and bpf_ringbuf_query selectors (uapi/linux/bpf.h).
@@ -117,9 +117,13 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(N_COUNTERS, 0)
 #[map]
 static SCRATCH: PerCpuArray<EventBuf> = PerCpuArray::with_max_entries(1, 0);
 
-/// Path events already sent (see `DEDUP_KEY`).
+/// Path events already sent (see `DEDUP_KEY`), by their bytes: events that
+/// fit in `DEDUP_KEY_SHORT` bytes in the first map, longer ones in the other.
 #[map]
-static SEEN: LruHashMap<DedupKey, u8> = LruHashMap::with_max_entries(MAX_SEEN, 0);
+static SEEN_SHORT: LruHashMap<DedupKey<DEDUP_KEY_SHORT>, u8> =
+    LruHashMap::with_max_entries(MAX_SEEN, 0);
+#[map]
+static SEEN: LruHashMap<DedupKey<DEDUP_KEY>, u8> = LruHashMap::with_max_entries(MAX_SEEN, 0);
 
 /// Repeats of a sent event the kernel did not send again.
 #[map]
@@ -607,11 +611,24 @@ fn emit_path(call: &PathCall) -> Result<(), i64> {
 /// bytes, not a hash of them.
 #[inline(always)]
 fn output_once(buf: &mut EventBuf, size: usize) {
+    if size <= DEDUP_KEY_SHORT {
+        output_once_in(&SEEN_SHORT, buf, size);
+    } else {
+        output_once_in(&SEEN, buf, size);
+    }
+}
+
+#[inline(always)]
+fn output_once_in<const N: usize>(
+    seen: &LruHashMap<DedupKey<N>, u8>,
+    buf: &mut EventBuf,
+    size: usize,
+) {
     let tid = buf.header.tid;
     buf.header.tid = 0;
-    let key = buf as *const EventBuf as *const DedupKey;
-    // SAFETY: EventBuf is longer than DedupKey and both are plain bytes.
-    if unsafe { SEEN.get(&*key) }.is_some() {
+    let key = buf as *const EventBuf as *const DedupKey<N>;
+    // SAFETY: EventBuf is longer than any DedupKey and both are plain bytes.
+    if unsafe { seen.get(&*key) }.is_some() {
         if let Some(slot) = DEDUPED.get_ptr_mut(0) {
             // SAFETY: a per-CPU slot.
             unsafe { *slot += 1 };
@@ -624,7 +641,7 @@ fn output_once(buf: &mut EventBuf, size: usize) {
     if output(buf, size) {
         buf.header.tid = 0;
         // SAFETY: as above. A full map evicts: a repeat is then sent again.
-        let _ = SEEN.insert(unsafe { &*key }, &0, 0);
+        let _ = seen.insert(unsafe { &*key }, &0, 0);
     }
 }
 
