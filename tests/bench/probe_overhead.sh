@@ -8,13 +8,15 @@
 # Each round measures all three back to back, in rotating order: on a shared
 # VM the machine's speed drifts by tens of percent within minutes, and a
 # ratio of neighbouring runs cancels part of that drift. Prints every round,
-# the medians, and the median and quartiles of the per-round ratios (target:
-# with/without >= 0.95). Few rounds give a wide spread: trust the quartiles.
+# the medians, and for the per-round ratios (target: with/without >= 0.95)
+# their median, quartiles, and geometric mean with a 95% confidence
+# interval. Runs of the same container already differ by about 8% here, so
+# it takes tens of rounds to pin a ratio down to a few percent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
-ROUNDS="${1:-15}"
-SECS="${2:-4}"
+ROUNDS="${1:-30}"
+SECS="${2:-3}"
 WRK=(wrk -t1 -c32 -d"${SECS}s")
 
 bash scripts/setup.sh
@@ -55,6 +57,14 @@ with() {
     rps "$TMP/with"
 }
 
+# Geometric mean of the ratios on stdin and its 95% confidence interval
+# (mean of the logs plus or minus 1.96 standard errors).
+geo_ci() {
+    awk '{l = log($1); s += l; q += l * l; n++}
+        END {m = s / n; sd = n > 1 ? sqrt((q - n * m * m) / (n - 1)) : 0; e = 1.96 * sd / sqrt(n);
+             printf "%.3f (95%% CI %.3f..%.3f)", exp(m), exp(m - e), exp(m + e)}'
+}
+
 # quantile Q (0..1) of the numbers on stdin, by linear interpolation.
 quantile() { sort -g | awk -v q="$1" '{a[NR]=$1} END {p=1+(NR-1)*q; i=int(p); f=p-i; print (i<NR) ? a[i]+f*(a[i+1]-a[i]) : a[i]}'; }
 
@@ -80,4 +90,6 @@ printf '  ratio no-op/without per round: median %.3f, quartiles %.3f..%.3f (the 
     "$(quantile 0.5 <"$TMP/rn")" "$(quantile 0.25 <"$TMP/rn")" "$(quantile 0.75 <"$TMP/rn")"
 printf '  ratio with/without per round:  median %.3f, quartiles %.3f..%.3f (target >= 0.95)\n' \
     "$(quantile 0.5 <"$TMP/r")" "$(quantile 0.25 <"$TMP/r")" "$(quantile 0.75 <"$TMP/r")"
+printf '  geometric mean of ratios: no-op/without %s\n' "$(geo_ci <"$TMP/rn")"
+printf '                            with/without  %s\n' "$(geo_ci <"$TMP/r")"
 printf '  last run: %s events dropped, %s repeats skipped\n' "$dropped" "$deduped"
