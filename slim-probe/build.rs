@@ -8,6 +8,10 @@ fn main() {
     println!("cargo:rerun-if-changed=../ebpf/probe/Cargo.toml");
     println!("cargo:rerun-if-changed=../ebpf/common/src");
     check_prerequisites();
+    // aya-build relays the nested cargo's stderr as `warning:` lines; quiet
+    // keeps its progress out of every build, while compiler diagnostics and
+    // errors still come through.
+    std::env::set_var("CARGO_TERM_QUIET", "true");
     let pkg = aya_build::Package {
         name: "slim-ebpf",
         root_dir: "../ebpf/probe",
