@@ -24,15 +24,6 @@ use crate::{
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
-/// Where a path string lives.
-#[derive(Clone, Copy)]
-pub(crate) enum Source {
-    User(u64),
-    Kernel(u64),
-    /// No path: the event is about the dirfd itself.
-    Fd,
-}
-
 #[inline(always)]
 pub(crate) fn scratch() -> Result<&'static mut EventBuf, i64> {
     let ptr = SCRATCH.get_ptr_mut(0).ok_or(-1i64)?;
@@ -70,19 +61,49 @@ pub(crate) fn fill_header(
     h.uts = unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(task.host()) };
 }
 
-/// What [`emit_path`] reports (one argument: eBPF calls take at most five).
-pub(crate) struct PathCall {
-    pub(crate) kind: EventKind,
+/// `PathCall::source`: the path is a user-space string.
+pub(crate) const FROM_USER: u32 = 0;
+/// The path is a kernel string (the exec tracepoint's filename).
+pub(crate) const FROM_KERNEL: u32 = 1;
+/// No path: the event is about the dirfd itself (a directory listing).
+pub(crate) const FROM_FD: u32 = 2;
+
+/// What [`emit_path`] reports: plain C fields, since a global function's
+/// argument must be memory the kernel can size from BTF.
+#[repr(C)]
+pub struct PathCall {
+    /// An [`EventKind`].
+    pub(crate) kind: u32,
     pub(crate) nr: u32,
     pub(crate) ret: i64,
     pub(crate) arg: u64,
     pub(crate) role: u32,
     pub(crate) dirfd: i32,
-    pub(crate) src: Source,
+    /// `FROM_*`.
+    pub(crate) source: u32,
+    pub(crate) _pad: u32,
+    /// The string's address.
+    pub(crate) path: u64,
 }
 
+/// Assembles a path event and sends it (or counts it as a repeat). Global
+/// and exported (see build.rs), so the verifier checks it once per program;
+/// returns 0 or a negative error.
+#[no_mangle]
 #[inline(never)]
-pub(crate) fn emit_path(call: &PathCall) -> Result<(), i64> {
+pub extern "C" fn emit_path(call: *const PathCall) -> i64 {
+    // SAFETY: checked for null; the verifier sizes it from BTF.
+    let Some(call) = (unsafe { call.as_ref() }) else {
+        return -1;
+    };
+    match emit(call) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+#[inline(always)]
+fn emit(call: &PathCall) -> Result<(), i64> {
     let PathCall {
         kind,
         nr,
@@ -90,8 +111,13 @@ pub(crate) fn emit_path(call: &PathCall) -> Result<(), i64> {
         arg,
         role,
         dirfd,
-        ref src,
+        source,
+        path,
+        ..
     } = *call;
+    let Some(kind) = EventKind::from_u32(kind) else {
+        return Err(-1);
+    };
     let buf = scratch()?;
     fill_header(buf, kind, nr, ret, arg, role);
     let data = buf.data.as_mut_ptr();
@@ -104,14 +130,16 @@ pub(crate) fn emit_path(call: &PathCall) -> Result<(), i64> {
     }
     // SAFETY: data has room for PATH_MAX bytes.
     let n = unsafe {
-        match *src {
-            Source::User(p) => {
-                bpf_probe_read_user_str(data as *mut c_void, PATH_MAX as u32, p as *const c_void)
+        match source {
+            FROM_USER => {
+                bpf_probe_read_user_str(data as *mut c_void, PATH_MAX as u32, path as *const c_void)
             }
-            Source::Kernel(p) => {
-                bpf_probe_read_kernel_str(data as *mut c_void, PATH_MAX as u32, p as *const c_void)
-            }
-            Source::Fd => {
+            FROM_KERNEL => bpf_probe_read_kernel_str(
+                data as *mut c_void,
+                PATH_MAX as u32,
+                path as *const c_void,
+            ),
+            _ => {
                 *data = 0;
                 1
             }

@@ -53,7 +53,7 @@ use slim_ebpf_common::{
 };
 
 use crate::{
-    emit::{emit_path, fill_header, output, scratch, PathCall, Source},
+    emit::{emit_path, fill_header, output, scratch, PathCall, FROM_FD, FROM_KERNEL, FROM_USER},
     maps::{count, SYSCALLS, TARGET_SYSCALLS, TRACKED},
     task::{field, Recorded, Task},
 };
@@ -215,40 +215,37 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     } else {
         AT_FDCWD
     };
-    let src = if spec.path == syscalls::FD_ONLY {
+    let (source, path) = if spec.path == syscalls::FD_ONLY {
         // Only successful listings say the directory's entries matter.
         if ret < 0 {
             return Ok(());
         }
-        Source::Fd
+        (FROM_FD, 0)
     } else {
-        Source::User(arg(spec.path as i8))
+        (FROM_USER, arg(spec.path as i8))
     };
-    emit_path(&PathCall {
-        kind: EventKind::Path,
+    let mut call = PathCall {
+        kind: EventKind::Path as u32,
         nr: nr as u32,
         ret,
         arg: flags,
         role: 0,
         dirfd,
-        src,
-    })?;
+        source,
+        _pad: 0,
+        path,
+    };
+    emit_path(&call);
     if spec.path2 >= 0 {
-        let dirfd2 = if spec.dirfd2 >= 0 {
+        call.role = 1;
+        call.dirfd = if spec.dirfd2 >= 0 {
             arg(spec.dirfd2) as i32
         } else {
             AT_FDCWD
         };
-        let path2 = arg(spec.path2);
-        emit_path(&PathCall {
-            kind: EventKind::Path,
-            nr: nr as u32,
-            ret,
-            arg: flags,
-            role: 1,
-            dirfd: dirfd2,
-            src: Source::User(path2),
-        })?;
+        call.source = FROM_USER;
+        call.path = arg(spec.path2);
+        emit_path(&call);
     }
     Ok(())
 }
@@ -269,14 +266,17 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize)? };
     let filename = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
     emit_path(&PathCall {
-        kind: EventKind::Exec,
+        kind: EventKind::Exec as u32,
         nr: 0,
         ret: 0,
         arg: 0,
         role: 0,
         dirfd: AT_FDCWD,
-        src: Source::Kernel(filename),
-    })
+        source: FROM_KERNEL,
+        _pad: 0,
+        path: filename,
+    });
+    Ok(())
 }
 
 /// Starts following a task.
