@@ -3,10 +3,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_task,
-        gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
-    },
+    helpers::gen::{bpf_probe_read_kernel_str, bpf_probe_read_user_str, bpf_ringbuf_output},
     maps::{LruHashMap, RingBuf},
 };
 use slim_ebpf_common::{
@@ -34,13 +31,13 @@ pub(crate) fn scratch() -> Result<&'static mut EventBuf, i64> {
 #[inline(always)]
 pub(crate) fn fill_header(
     buf: &mut EventBuf,
+    task: &Task,
     kind: EventKind,
     nr: u32,
     ret: i64,
     arg: u64,
     role: u32,
 ) {
-    let task = Task::current();
     let (tid, tgid) = task.ids();
     let h = &mut buf.header;
     h.kind = kind as u32;
@@ -119,7 +116,8 @@ fn emit(call: &PathCall) -> Result<(), i64> {
         return Err(-1);
     };
     let buf = scratch()?;
-    fill_header(buf, kind, nr, ret, arg, role);
+    let task = Task::current();
+    fill_header(buf, &task, kind, nr, ret, arg, role);
     let data = buf.data.as_mut_ptr();
     // The dedupe key covers these bytes: clear what an earlier, longer event
     // left there.
@@ -162,9 +160,7 @@ fn emit(call: &PathCall) -> Result<(), i64> {
         // SAFETY: path_len >= 1, so data[0] was written.
         let first = unsafe { *data };
         if first != b'/' {
-            // SAFETY: helper without preconditions.
-            let task = unsafe { bpf_get_current_task() };
-            let flags = resolve_base(task, dirfd, buf, path_len);
+            let flags = resolve_base(task.addr(), dirfd, buf, path_len);
             buf.header.flags |= flags;
         }
     }

@@ -305,7 +305,7 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i64> {
     let child: u32 = unsafe { ctx.read_at(layout!(tp_fork_child_pid) as usize)? };
     follow(child);
     let buf = scratch()?;
-    fill_header(buf, EventKind::Fork, 0, 0, 0, 0);
+    fill_header(buf, &Task::current(), EventKind::Fork, 0, 0, 0, 0);
     buf.header.tid = child;
     buf.header.ppid = parent;
     output(buf, HEADER_SIZE);

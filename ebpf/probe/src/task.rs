@@ -38,6 +38,12 @@ impl Task {
         }
     }
 
+    /// The task's address, for helper reads along pointer chains.
+    #[inline(always)]
+    pub(crate) fn addr(&self) -> u64 {
+        self.task as u64
+    }
+
     #[inline(always)]
     pub(crate) fn mntns(&self) -> u64 {
         // SAFETY: nsproxy.mnt_ns -> mnt_namespace.ns.inum.
