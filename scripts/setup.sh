@@ -11,7 +11,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (apt-get, dockerd and eBPF need it)"
 
 LLVM=22
-APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk)
+# javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture.
+APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
+    curl openjdk-17-jdk-headless postgresql-client-15)
 
 # --- Debian packages --------------------------------------------------------
 missing=()

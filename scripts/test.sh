@@ -16,7 +16,8 @@ cargo clippy --all-targets -- -D warnings
 step "build"
 cargo build --all-targets
 step "fixtures"
-bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour >/dev/null
+bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
+    py-web node-svc jvm-svc postgres >/dev/null
 step "tests"
 # --all-targets: unit and end-to-end tests (no doc tests; the crates have none).
 log="$(mktemp)"

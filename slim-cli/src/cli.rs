@@ -22,6 +22,38 @@ pub enum Command {
     Build(BuildArgs),
     /// Run IMAGE and probe it; write DIR/report.json and DIR/seccomp.json only.
     Profile(ProfileArgs),
+    /// Print the keep-rules: the built-in ones and those of --rules files.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Also check and list the rules of this file (the built-in rules' format).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Print them as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the minimal image keeps beyond the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepMode {
+    /// The trace and its closure, and the rules the image needs to start.
+    Minimal,
+    /// Also state (volumes, data directories), the app's own files, data
+    /// loaded on demand, and what kept code can import.
+    Safe,
+}
+
+/// How the seccomp profile is drawn from the observed syscalls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeccompMode {
+    /// Exactly the observed syscalls (plus the runtime's base set).
+    Strict,
+    /// Each observed syscall brings its family (read -> pread64, readv,
+    /// ...), so an unprobed path does not die on a sibling call.
+    Families,
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +78,13 @@ pub struct BuildArgs {
     /// Keep a shell and basic tools (sh, ls, cat, ...), for debugging.
     #[arg(long)]
     pub include_shell: bool,
+    /// What to keep beyond the trace: minimal (the trace and its closure) or
+    /// safe (also state, app files, on-demand data and language imports).
+    #[arg(long, value_enum, default_value_t = KeepMode::Safe)]
+    pub keep: KeepMode,
+    /// Extra keep-rules (TOML, the format `slim rules` describes); repeatable.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
     /// Leave out paths matching this glob (`**` crosses directories); a path
     /// the container used is left out with a warning.
     #[arg(long, value_name = "GLOB", value_parser = parse_glob)]
@@ -169,6 +208,15 @@ pub struct ProbeArgs {
     /// Accept a trace with lost events instead of failing (they are reported).
     #[arg(long)]
     pub accept_dropped: bool,
+    /// A command run on the host (like --host-exec) until it succeeds,
+    /// before any probe: readiness for apps that do not speak HTTP. Without
+    /// it, --exec and --host-exec wait until the exposed TCP ports listen.
+    #[arg(long = "ready-cmd", value_name = "CMD")]
+    pub ready_cmd: Option<String>,
+    /// How the seccomp profile is drawn: strict (exactly what was observed)
+    /// or families (each observed syscall allows its siblings).
+    #[arg(long, value_enum, default_value_t = SeccompMode::Families)]
+    pub seccomp: SeccompMode,
     /// Print the report as JSON on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,

@@ -157,6 +157,31 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
     Ok(out)
 }
 
+/// The host pid of the container's init process, while it runs.
+pub async fn pid(docker: &Docker, id: &str) -> Result<Option<u32>> {
+    let info = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await?;
+    Ok(info
+        .state
+        .and_then(|s| s.pid)
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| *p > 0))
+}
+
+/// Whether process `pid` has a handler for `signal` (SigCgt in
+/// /proc/PID/status); true when that cannot be read.
+pub fn catches(pid: u32, signal: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_none_or(|mask| mask & (1u64 << (signal - 1)) != 0)
+}
+
 /// Whether the container runs, and its exit code once it stopped.
 pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
     let info = docker
@@ -194,6 +219,13 @@ pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> 
 }
 
 pub async fn stop(docker: &Docker, id: &str, timeout: i64) -> Result<()> {
+    // The container's init is PID 1 of its namespace: the kernel drops a
+    // SIGTERM it has no handler for, so waiting the stop timeout would
+    // only delay the kill (a Python or Node app run as PID 1).
+    let timeout = match pid(docker, id).await? {
+        Some(p) if !catches(p, libc::SIGTERM) => 0,
+        _ => timeout,
+    };
     match docker
         .stop_container(id, Some(StopContainerOptions { t: timeout }))
         .await

@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
             match cli.command {
                 Command::Build(args) => commands::build::run(args, cleanup.clone()).await,
                 Command::Profile(args) => commands::profile::run(args, cleanup.clone()).await,
+                Command::Rules(args) => commands::rules::run(args),
             }
         };
         let result = tokio::select! {

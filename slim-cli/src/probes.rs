@@ -92,6 +92,91 @@ pub async fn wait_ready(
     }
 }
 
+/// TCP ports in LISTEN state in a /proc/PID/net/tcp{,6} table.
+pub fn listening_ports(table: &str) -> Vec<u16> {
+    const LISTEN: &str = "0A";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let local = f.nth(1)?;
+            let state = f.nth(1)?;
+            let port = local.rsplit_once(':')?.1;
+            (state == LISTEN).then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
+}
+
+/// Waits until the app is ready without HTTP: `ready_cmd` (run on the host
+/// like --host-exec) succeeds, or else every exposed TCP port listens in
+/// the container's network namespace (docker-proxy accepts connections on
+/// the host port before the app listens, so a connect proves nothing).
+pub async fn wait_ready_quiet(
+    docker: &Docker,
+    id: &str,
+    tcp_ports: &[u16],
+    ready_cmd: Option<&str>,
+    ports: &HashMap<u16, u16>,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(10);
+    loop {
+        let ready = match ready_cmd {
+            Some(cmd) => host_command(cmd, ports)
+                .output()
+                .await
+                .is_ok_and(|o| o.status.success()),
+            None => match docker::pid(docker, id).await? {
+                Some(pid) => {
+                    let mut open = Vec::new();
+                    for t in ["tcp", "tcp6"] {
+                        let table = std::fs::read_to_string(format!("/proc/{pid}/net/{t}"))
+                            .unwrap_or_default();
+                        open.extend(listening_ports(&table));
+                    }
+                    tcp_ports.iter().all(|p| open.contains(p))
+                }
+                None => false,
+            },
+        };
+        if ready {
+            return Ok(());
+        }
+        if !docker::state(docker, id).await?.0 {
+            let logs = docker::logs_tail(docker, id, 5).await;
+            bail!("the container exited before it was ready; its last output:\n{logs}");
+        }
+        if Instant::now() >= deadline {
+            let what = match ready_cmd {
+                Some(cmd) => format!("--ready-cmd {cmd:?} did not succeed"),
+                None => format!("the app did not listen on TCP ports {tcp_ports:?}"),
+            };
+            bail!(
+                "{what} within {} s; raise --ready-timeout or give --ready-cmd",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+fn host_command(cmd: &str, ports: &HashMap<u16, u16>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .env("SLIM_HOST", "127.0.0.1")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (cport, hport) in ports {
+        command.env(format!("SLIM_PORT_{cport}"), hport.to_string());
+    }
+    command
+}
+
 /// Sends one request; any HTTP response passes, no response fails.
 pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Result<ProbeResult> {
     let client = client()?;
@@ -141,16 +226,7 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ProbeResult> {
 /// Runs `sh -c CMD` on the host with SLIM_HOST and SLIM_PORT_<port> set.
 pub async fn host_exec(cmd: &str, ports: &HashMap<u16, u16>) -> Result<ProbeResult> {
     let start = Instant::now();
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(cmd)
-        .env("SLIM_HOST", "127.0.0.1")
-        .kill_on_drop(true);
-    for (cport, hport) in ports {
-        command.env(format!("SLIM_PORT_{cport}"), hport.to_string());
-    }
-    let out = command
+    let out = host_command(cmd, ports)
         .output()
         .await
         .with_context(|| format!("cannot run --host-exec {cmd:?}"))?;
@@ -189,5 +265,14 @@ mod tests {
         assert!(HttpProbe::parse("GET").is_err());
         assert!(HttpProbe::parse("GET health").is_err());
         assert!(HttpProbe::parse("GET / extra").is_err());
+    }
+
+    #[test]
+    fn listening_ports_from_proc_net_tcp() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
+";
+        assert_eq!(listening_ports(table), [5432]);
     }
 }

@@ -25,6 +25,9 @@ pub struct Report {
     /// `slim build`: every path in the minimal image and why it is there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<KeptPath>,
+    /// `slim build`: the keep mode and what each rule added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<KeepSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<LayerSummary>,
     /// `slim build --verify`: the probes replayed on the minimal image.
@@ -39,6 +42,28 @@ pub struct Report {
 pub struct KeptPath {
     pub path: String,
     pub reason: crate::rebuild::closure::Reason,
+    /// The keep-rule (or `import:LANG`) that brought it in, directly or as
+    /// a dependency of what it kept; absent for the trace's own closure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The file whose import kept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeepSummary {
+    /// "minimal" or "safe".
+    pub mode: &'static str,
+    /// The package database read to tell the app from the distribution.
+    pub packages: crate::rebuild::packages::Manager,
+    /// Per rule: the paths and bytes of regular files it added (each file
+    /// counted for the first rule that kept it).
+    pub rules: BTreeMap<String, crate::rebuild::closure::RuleUse>,
+    /// Bytes of regular files kept by rules and imports, all together.
+    pub rule_bytes: u64,
+    /// Imports no file of the image provides (`file: module`).
+    pub unresolved_imports: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,9 +84,17 @@ pub struct ImageRef {
 #[derive(Debug, Serialize)]
 pub struct SeccompSummary {
     pub file: &'static str,
+    /// The same allow list with defaultAction SCMP_ACT_LOG.
+    pub audit_file: &'static str,
+    /// "families" or "strict".
+    pub mode: &'static str,
     pub arch: &'static str,
-    /// Everything the profile allows: observed plus the runtime base.
+    /// Everything the profile allows: observed, the runtime base, families.
     pub allowed: Vec<String>,
+    /// Allowed only as the sibling of an observed syscall: name -> family.
+    pub by_family: BTreeMap<String, String>,
+    /// Allowed because a fired keep-rule names it: name -> rule.
+    pub by_rule: BTreeMap<String, String>,
     pub runtime_base: &'static str,
 }
 
@@ -116,6 +149,25 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             mb(layer.size_bytes)
         ));
     }
+    if let Some(k) = &r.keep {
+        let mut by: Vec<(&String, &crate::rebuild::closure::RuleUse)> =
+            k.rules.iter().filter(|(_, u)| u.bytes > 0).collect();
+        by.sort_by_key(|(_, u)| std::cmp::Reverse(u.bytes));
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(n, u)| format!("{n} {}", mb(u.bytes)))
+            .collect();
+        s.push_str(&format!(
+            "keep {}: rules and imports added {}{}\n",
+            k.mode,
+            mb(k.rule_bytes),
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            }
+        ));
+    }
     if let Some(v) = &r.verify {
         s.push_str(&format!(
             "verified: {} probes pass on the minimal image under the profile\n",
@@ -139,9 +191,9 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         steps.join(", ")
     ));
     s.push_str(&format!(
-        "wrote {}/report.json and {}/seccomp.json",
+        "wrote {0}/report.json, {0}/seccomp.json ({1}) and {0}/seccomp-audit.json",
         dir.display(),
-        dir.display()
+        r.seccomp.mode
     ));
     s
 }

@@ -159,6 +159,21 @@ pub async fn run(
             }
         }
     }
+    let commands = !args.exec.is_empty() || !args.host_exec.is_empty();
+    if (http.is_empty() || image.tcp_ports.is_empty())
+        && (commands || args.ready_cmd.is_some())
+        && (args.ready_cmd.is_some() || !image.tcp_ports.is_empty())
+    {
+        probes::wait_ready_quiet(
+            docker,
+            &id,
+            &image.tcp_ports,
+            args.ready_cmd.as_deref(),
+            &ports,
+            Duration::from_secs(args.ready_timeout),
+        )
+        .await?;
+    }
     for cmd in &args.exec {
         results.push(probes::exec(docker, &id, cmd).await?);
     }

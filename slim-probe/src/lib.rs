@@ -17,7 +17,7 @@ mod syscall_table;
 mod trace;
 
 pub use probe::Probe;
-pub use syscall_table::Access;
+pub use syscall_table::{Access, Arch};
 pub use trace::{EventStats, FileRecord, Process, Trace};
 
 /// What can go wrong while probing.

@@ -27,6 +27,23 @@ impl Arch {
         }
     }
 
+    /// The architecture of a seccomp profile's name (SCMP_ARCH_X86_64).
+    pub fn from_seccomp(name: &str) -> Option<Self> {
+        match name {
+            "SCMP_ARCH_X86_64" => Some(Arch::X86_64),
+            "SCMP_ARCH_AARCH64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// Whether the architecture's table has a syscall of this name.
+    pub fn knows(self, name: &str) -> bool {
+        match self {
+            Arch::X86_64 => name.parse::<syscalls::x86_64::Sysno>().is_ok(),
+            Arch::Aarch64 => name.parse::<syscalls::aarch64::Sysno>().is_ok(),
+        }
+    }
+
     /// Docker/OCI name of the architecture in a seccomp profile.
     pub fn seccomp_arch(self) -> &'static str {
         match self {
@@ -125,6 +142,14 @@ mod tests {
         assert_eq!(a.name(306), Some("syncfs"));
         assert_eq!(a.name(435), Some("clone3"));
         assert_eq!(a.name(9999), None);
+    }
+
+    #[test]
+    fn knows_names_per_architecture() {
+        assert!(Arch::X86_64.knows("select") && !Arch::Aarch64.knows("select"));
+        assert!(Arch::Aarch64.knows("pselect6") && Arch::X86_64.knows("pselect6"));
+        assert!(!Arch::X86_64.knows("no_such_call"));
+        assert_eq!(Arch::from_seccomp("SCMP_ARCH_AARCH64"), Some(Arch::Aarch64));
     }
 
     #[test]

@@ -328,3 +328,55 @@ pub fn inspect(image: &str, format: &str) -> String {
 pub fn seccomp_opt(dir: &TempDir) -> String {
     format!("seccomp={}", dir.0.join("seccomp.json").display())
 }
+
+/// One GET with no retry: `None` when the app gives no HTTP answer (it
+/// crashed, or closed the connection).
+pub fn http_once(port: u16, path: &str) -> Option<(u16, String)> {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://127.0.0.1:{port}{path}"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n')?;
+    let code: u16 = code.parse().ok()?;
+    (code != 0).then(|| (code, body.to_string()))
+}
+
+/// The kept-path record of `path` in a build report.
+pub fn kept<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
+    report["kept"]
+        .as_array()?
+        .iter()
+        .find(|k| k["path"] == path)
+}
+
+/// How a slim image is started in the "beyond the probe" tests: plain, and
+/// under its own seccomp profile.
+pub fn run_modes(dir: &TempDir) -> [(&'static str, Vec<String>); 2] {
+    [
+        ("without a profile", Vec::new()),
+        (
+            "under its profile",
+            vec!["--security-opt".to_string(), seccomp_opt(dir)],
+        ),
+    ]
+}
+
+/// Starts `image` with `port` published on 127.0.0.1 and `extra` docker
+/// run flags; returns the container and the host port.
+pub fn serve(image: &str, port: u16, extra: &[String]) -> (Container, u16) {
+    let publish = format!("127.0.0.1::{port}");
+    let mut args: Vec<&str> = vec!["-p", &publish];
+    args.extend(extra.iter().map(String::as_str));
+    args.push(image);
+    let c = Container::run(&args);
+    let host = c.port(port);
+    (c, host)
+}

@@ -5,18 +5,21 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bollard::Docker;
+use slim_probe::Access;
 
 use super::profile::Probed;
 use crate::{
-    cli::{BuildArgs, ReadLayers},
+    cli::{BuildArgs, KeepMode, ReadLayers},
     docker,
     progress::Steps,
     rebuild::{
         closure::{self, Request},
         export, image, layer,
+        packages::Manager,
         rootfs::LayerStack,
+        rules,
     },
-    report::{self, ImageRef, KeptPath, LayerSummary, Report},
+    report::{self, ImageRef, KeepSummary, KeptPath, LayerSummary, Report},
     session::{self, Cleanup, Options},
 };
 
@@ -31,7 +34,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let docker = docker::connect().await?;
     let Probed {
         mut report,
-        profile,
+        mut profile,
         source,
     } = super::profile::probe_image(
         &docker,
@@ -50,24 +53,67 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let config = src.config.clone().unwrap_or_default();
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
     command.extend(config.cmd.clone().unwrap_or_default());
-    let req = Request {
-        touched: report.files.iter().map(|f| f.path.clone()).collect(),
-        listed: report
+    let with = |kinds: &[Access]| -> Vec<String> {
+        report
             .files
             .iter()
-            .filter(|f| f.ok && f.access.contains(&slim_probe::Access::List))
+            .filter(|f| f.ok && kinds.iter().any(|k| f.access.contains(k)))
             .map(|f| f.path.clone())
-            .collect(),
+            .collect()
+    };
+    let req = Request {
+        touched: report.files.iter().map(|f| f.path.clone()).collect(),
+        listed: with(&[Access::List]),
+        executed: with(&[Access::Exec]),
+        written: with(&[
+            Access::Create,
+            Access::Write,
+            Access::Mkdir,
+            Access::Rename,
+            Access::Truncate,
+            Access::Link,
+            Access::Symlink,
+            Access::Unlink,
+        ]),
         user: config.user.clone(),
-        workdir: config.working_dir.clone(),
+        workdir: config.working_dir.clone().filter(|w| !w.is_empty()),
         command,
+        env: config
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        volumes: {
+            let mut v: Vec<String> = config
+                .volumes
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect();
+            v.sort();
+            v
+        },
         include_paths: args.include_path.clone(),
         include_bins: args.include_bin.clone(),
         include_shell: args.include_shell,
         excludes: args.exclude.clone(),
     };
-    let (fs, selection) =
-        tokio::task::spawn_blocking(move || closure::select(&fs, &req).map(|s| (fs, s))).await??;
+    let safe = args.keep == KeepMode::Safe;
+    let compiled = rules::load(&args.rules)?
+        .into_iter()
+        .filter(|r| safe || r.level == rules::Level::Required)
+        .map(rules::Compiled::new)
+        .collect::<Result<Vec<_>>>()?;
+    let mut resolvers = if safe {
+        closure::default_resolvers()
+    } else {
+        Vec::new()
+    };
+    let (fs, selection) = tokio::task::spawn_blocking(move || {
+        closure::select(&fs, &req, &compiled, &mut resolvers).map(|s| (fs, s))
+    })
+    .await??;
     for w in &selection.warnings {
         eprintln!("slim: warning: {w}");
     }
@@ -99,11 +145,24 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     report.kept = selection
         .kept
         .iter()
-        .map(|(p, r)| KeptPath {
+        .map(|(p, k)| KeptPath {
             path: p.clone(),
-            reason: *r,
+            reason: k.reason,
+            rule: k.rule.as_deref().map(str::to_string),
+            from: k.from.as_deref().map(str::to_string),
         })
         .collect();
+    if !selection.syscalls.is_empty() {
+        profile =
+            super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls)?;
+    }
+    report.keep = Some(KeepSummary {
+        mode: if safe { "safe" } else { "minimal" },
+        packages: selection.packages.unwrap_or(Manager::None),
+        rule_bytes: selection.rules.values().map(|u| u.bytes).sum(),
+        rules: selection.rules,
+        unresolved_imports: selection.unresolved_imports,
+    });
     report.layer = Some(LayerSummary {
         digest: diff_id,
         size_bytes: layer_bytes.len() as u64,

@@ -1,3 +1,4 @@
 //! One module per subcommand.
 pub mod build;
 pub mod profile;
+pub mod rules;

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use bollard::Docker;
 
 use crate::{
-    cli::{ProbeArgs, ProfileArgs},
+    cli::{ProbeArgs, ProfileArgs, SeccompMode},
     docker::{self, ImageInfo},
     progress::Steps,
     report::{self, ContainerSummary, ImageRef, Report, SeccompSummary},
@@ -80,7 +80,7 @@ pub async fn probe_image(
     let trace = outcome.trace.context("the session returned no trace")?;
 
     steps.step("profile", "writing the report and the seccomp profile");
-    let profile = seccomp::profile(&trace.syscalls, trace.arch);
+    let families = args.seccomp == SeccompMode::Families;
     let report = Report {
         slim_version: env!("CARGO_PKG_VERSION"),
         command,
@@ -94,8 +94,12 @@ pub async fn probe_image(
         syscalls: trace.syscalls,
         seccomp: SeccompSummary {
             file: "seccomp.json",
+            audit_file: "seccomp-audit.json",
+            mode: if families { "families" } else { "strict" },
             arch: trace.arch,
-            allowed: profile.allowed(),
+            allowed: Vec::new(),
+            by_family: Default::default(),
+            by_rule: Default::default(),
             runtime_base: seccomp::RUNTIME_BASE_VERSION,
         },
         events: trace.events,
@@ -106,11 +110,14 @@ pub async fn probe_image(
             stopped_by: outcome.stopped_by,
         },
         kept: Vec::new(),
+        keep: None,
         layer: None,
         verify: None,
         warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
     };
+    let mut report = report;
+    let json = write_profiles(dir, &mut report, &Default::default())?;
     report::write_json(dir, "report.json", &report)?;
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
@@ -121,12 +128,35 @@ pub async fn probe_image(
             dir.display()
         );
     }
-    let json = serde_json::to_string_pretty(&profile)?;
-    std::fs::write(dir.join("seccomp.json"), format!("{json}\n"))
-        .with_context(|| format!("cannot write {}/seccomp.json", dir.display()))?;
     Ok(Probed {
         report,
         profile: json,
         source: info,
     })
+}
+
+/// Draws the profile from the observed syscalls plus `by_rule` (syscalls
+/// that fired keep-rules add, name -> rule), writes DIR/seccomp.json and
+/// DIR/seccomp-audit.json, records it in the report, and returns the JSON.
+pub fn write_profiles(
+    dir: &Path,
+    report: &mut Report,
+    by_rule: &std::collections::BTreeMap<String, String>,
+) -> Result<String> {
+    let mut wanted = report.syscalls.clone();
+    wanted.extend(by_rule.keys().cloned());
+    let families = report.seccomp.mode == "families";
+    let drawn = seccomp::profile(&wanted, report.seccomp.arch, families);
+    let json = serde_json::to_string_pretty(&drawn.profile)?;
+    std::fs::write(dir.join("seccomp.json"), format!("{json}\n"))
+        .with_context(|| format!("cannot write {}/seccomp.json", dir.display()))?;
+    report::write_json(dir, "seccomp-audit.json", &drawn.profile.audit())?;
+    report.seccomp.allowed = drawn.profile.allowed();
+    report.seccomp.by_family = drawn.by_family;
+    report.seccomp.by_rule = by_rule
+        .iter()
+        .filter(|(s, _)| !report.syscalls.contains(s))
+        .map(|(s, r)| (s.clone(), r.clone()))
+        .collect();
+    Ok(json)
 }

@@ -1,12 +1,24 @@
 //! Decides what the minimal image holds: every path the container touched,
-//! resolved inside the image's own filesystem, plus what those need. Each
-//! kept path records why it is kept.
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+//! resolved inside the image's own filesystem, plus what those need (ELF
+//! loaders and libraries, `#!` interpreters), plus what the keep-rules
+//! (`rules`) and the language resolvers (`imports`) add, run together to a
+//! fixpoint: a rule may keep a module whose imports fire another rule.
+//! Each kept path records why it is kept and which rule brought it in.
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{elf, rootfs::LayerStack};
+use super::{
+    elf,
+    imports::{self, Resolver},
+    packages::{Manager, PackageDb},
+    rootfs::LayerStack,
+    rules::{Compiled, Facts, KeepKind},
+};
 
 /// Why a path is in the minimal image (the first, strongest reason wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -17,34 +29,68 @@ pub enum Reason {
     Listed,
     Include,
     Rule,
+    /// A module that kept code imports (language closure).
+    Import,
     ElfDependency,
     Interpreter,
     Symlink,
     Parent,
 }
 
+/// One kept path: why, and which keep-rule (or language resolver) brought
+/// it in, directly or as a dependency of what that rule kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub reason: Reason,
+    pub rule: Option<Arc<str>>,
+    /// The file whose import brought it in (language closure).
+    pub from: Option<Arc<str>>,
+}
+
 /// What to select from, besides the trace.
 #[derive(Debug, Default)]
 pub struct Request {
-    /// Paths the container used (absolute, as it saw them).
+    /// Paths the container used (absolute, as it named them).
     pub touched: Vec<String>,
     /// Directories whose entries it read (getdents64): their entries stay,
     /// subdirectories as empty directories, so a listing prints the same.
     pub listed: Vec<String>,
-    /// The image's USER, WORKDIR and entrypoint+cmd.
+    /// Paths it executed.
+    pub executed: Vec<String>,
+    /// Paths it created or wrote (successfully).
+    pub written: Vec<String>,
+    /// The image's USER, WORKDIR, entrypoint+cmd, ENV and VOLUMEs.
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub volumes: Vec<String>,
     pub include_paths: Vec<String>,
     pub include_bins: Vec<String>,
     pub include_shell: bool,
     pub excludes: Vec<String>,
 }
 
+/// What one rule (or resolver) added: paths and bytes of regular files
+/// kept first by it, so none is counted twice.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RuleUse {
+    pub paths: usize,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Selection {
-    pub kept: BTreeMap<String, Reason>,
+    pub kept: BTreeMap<String, Kept>,
     pub warnings: Vec<String>,
+    /// Per rule (and `import:LANG`), what it added.
+    pub rules: BTreeMap<String, RuleUse>,
+    /// The package database the ownership rules read.
+    pub packages: Option<Manager>,
+    /// Imports no file of the image provides, per language: `file: module`.
+    pub unresolved_imports: Vec<String>,
+    /// Syscalls fired rules add to the profile: name -> rule.
+    pub syscalls: BTreeMap<String, String>,
 }
 
 const PATH_DIRS: [&str; 6] = [
@@ -61,14 +107,6 @@ const SHELL_TOOLS: [&str; 12] = [
 ];
 const MAX_SYMLINKS: u32 = 40;
 
-struct Closer<'a> {
-    fs: &'a LayerStack,
-    kept: BTreeMap<String, Reason>,
-    queue: VecDeque<String>,
-    scanned: HashSet<String>,
-    ld_cache: Option<HashMap<String, Vec<String>>>,
-}
-
 fn join(dir: &str, name: &str) -> String {
     if dir == "/" {
         format!("/{name}")
@@ -77,7 +115,7 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn parent(path: &str) -> String {
+pub(crate) fn parent(path: &str) -> String {
     match path.rsplit_once('/') {
         Some(("", _)) | None => "/".into(),
         Some((p, _)) => p.into(),
@@ -91,82 +129,159 @@ fn components(path: &str) -> VecDeque<String> {
         .collect()
 }
 
-impl<'a> Closer<'a> {
-    fn keep(&mut self, path: &str, reason: Reason) {
-        let e = self.kept.entry(path.to_string()).or_insert(reason);
-        *e = (*e).min(reason);
-    }
+/// What resolving a path met on the way.
+enum Step {
+    Symlink(String),
+    Dir(String),
+}
 
-    /// Resolves `path` in the image, following every symlink. With `keep`,
-    /// records each symlink and directory met, and the final path with
-    /// `reason`. Returns the final path if it exists.
-    fn resolve(&mut self, path: &str, reason: Reason, keep: bool) -> Option<String> {
-        let mut pending = components(path);
-        let mut cur = String::from("/");
-        let mut hops = 0;
-        while let Some(comp) = pending.pop_front() {
-            match comp.as_str() {
-                "." => continue,
-                ".." => {
-                    cur = parent(&cur);
-                    continue;
-                }
-                _ => {}
-            }
-            let next = join(&cur, &comp);
-            let found = self.fs.lookup(&next)?;
-            if found.meta.file_type().is_symlink() {
-                if keep {
-                    self.keep(&next, Reason::Symlink);
-                }
-                hops += 1;
-                if hops > MAX_SYMLINKS {
-                    return None;
-                }
-                let target = std::fs::read_link(&found.host).ok()?;
-                let target = target.to_string_lossy();
-                let mut rest = components(&target);
-                rest.extend(pending.drain(..));
-                pending = rest;
-                if target.starts_with('/') {
-                    cur = "/".into();
-                }
+/// Resolves `path` in the image, following every symlink; returns the final
+/// path if it exists, and the symlinks and directories met on the way.
+fn walk(fs: &LayerStack, path: &str) -> (Option<String>, Vec<Step>) {
+    let mut steps = Vec::new();
+    let mut pending = components(path);
+    let mut cur = String::from("/");
+    let mut hops = 0;
+    while let Some(comp) = pending.pop_front() {
+        match comp.as_str() {
+            "." => continue,
+            ".." => {
+                cur = parent(&cur);
                 continue;
             }
-            if pending.is_empty() {
-                if keep {
-                    self.keep(&next, reason);
-                    if found.meta.is_file() && self.scanned.insert(next.clone()) {
-                        self.queue.push_back(next.clone());
-                    }
-                }
-                return Some(next);
-            }
-            if !found.meta.is_dir() {
-                return None;
-            }
-            if keep {
-                self.keep(&next, Reason::Parent);
-            }
-            cur = next;
+            _ => {}
         }
-        Some(cur)
+        let next = join(&cur, &comp);
+        let Some(found) = fs.lookup(&next) else {
+            return (None, steps);
+        };
+        if found.meta.file_type().is_symlink() {
+            steps.push(Step::Symlink(next.clone()));
+            hops += 1;
+            let target = match std::fs::read_link(&found.host) {
+                Ok(t) if hops <= MAX_SYMLINKS => t,
+                _ => return (None, steps),
+            };
+            let target = target.to_string_lossy();
+            let mut rest = components(&target);
+            rest.extend(pending.drain(..));
+            pending = rest;
+            if target.starts_with('/') {
+                cur = "/".into();
+            }
+            continue;
+        }
+        if pending.is_empty() {
+            return (Some(next), steps);
+        }
+        if !found.meta.is_dir() {
+            return (None, steps);
+        }
+        steps.push(Step::Dir(next.clone()));
+        cur = next;
+    }
+    (Some(cur), steps)
+}
+
+/// Where `path` leads in the image, if it exists.
+pub fn resolve_path(fs: &LayerStack, path: &str) -> Option<String> {
+    walk(fs, path).0
+}
+
+/// Whether a glob character makes this path component a pattern.
+fn is_pattern(component: &str) -> bool {
+    component.contains(['*', '?', '[', '{'])
+}
+
+struct Closer<'a> {
+    fs: &'a LayerStack,
+    db: PackageDb,
+    kept: BTreeMap<String, Kept>,
+    /// Files whose ELF/`#!` dependencies are still to be read, with the
+    /// rule that brought them in.
+    queue: VecDeque<(String, Option<Arc<str>>)>,
+    scanned: HashSet<String>,
+    ld_cache: Option<HashMap<String, Vec<String>>>,
+    /// The rule being applied: what is kept now is counted for it.
+    current: Option<Arc<str>>,
+    /// Paths rules and resolvers kept by name: evidence for other rules.
+    evidence: Vec<String>,
+    /// Directories already kept whole (symlink loops in trees end here).
+    trees: HashSet<String>,
+    /// Files the language resolvers still have to read.
+    sources: VecDeque<String>,
+    warnings: Vec<String>,
+    syscalls: BTreeMap<String, String>,
+}
+
+impl<'a> Closer<'a> {
+    fn keep(&mut self, path: &str, reason: Reason) {
+        if let Some(e) = self.kept.get_mut(path) {
+            e.reason = e.reason.min(reason);
+            return;
+        }
+        self.kept.insert(
+            path.to_string(),
+            Kept {
+                reason,
+                rule: self.current.clone(),
+                from: None,
+            },
+        );
+        // What rules, imports and includes name, and the libraries those
+        // load, is evidence for other rules (a resolved symlink target of
+        // the trace is not: /etc/localtime is no request for every zone).
+        if matches!(
+            reason,
+            Reason::Rule | Reason::Import | Reason::Include | Reason::ElfDependency
+        ) {
+            self.evidence.push(path.to_string());
+        }
     }
 
-    fn find_in_path(&mut self, name: &str) -> Option<String> {
+    /// Resolves `path`, keeping each symlink and directory met, and the
+    /// final path with `reason` (queued for its dependencies).
+    fn resolve(&mut self, path: &str, reason: Reason) -> Option<String> {
+        let (found, steps) = walk(self.fs, path);
+        for s in steps {
+            match s {
+                Step::Symlink(p) => self.keep(&p, Reason::Symlink),
+                Step::Dir(p) => self.keep(&p, Reason::Parent),
+            }
+        }
+        let found = found?;
+        self.keep(&found, reason);
+        if self.fs.lookup(&found).is_some_and(|f| f.meta.is_file()) {
+            self.enqueue(&found);
+        }
+        Some(found)
+    }
+
+    fn enqueue(&mut self, path: &str) {
+        if self.scanned.insert(path.to_string()) {
+            self.queue
+                .push_back((path.to_string(), self.current.clone()));
+            self.sources.push_back(path.to_string());
+        }
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        walk(self.fs, path).0.is_some()
+    }
+
+    fn find_in_path(&self, name: &str) -> Option<String> {
         if name.starts_with('/') {
             return Some(name.to_string());
         }
         PATH_DIRS
             .iter()
             .map(|d| join(d, name))
-            .find(|p| self.resolve(p, Reason::Include, false).is_some())
+            .find(|p| self.exists(p))
     }
 
     fn ld_cache(&mut self) -> &HashMap<String, Vec<String>> {
         if self.ld_cache.is_none() {
-            let map = self
-                .resolve("/etc/ld.so.cache", Reason::Rule, false)
+            let map = resolve_path(self.fs, "/etc/ld.so.cache")
                 .and_then(|p| self.fs.lookup(&p))
                 .and_then(|f| std::fs::read(f.host).ok())
                 .map(|d| elf::parse_ld_so_cache(&d))
@@ -179,21 +294,18 @@ impl<'a> Closer<'a> {
     /// Where ld.so would find library `name` for an object with `search` dirs.
     fn find_library(&mut self, name: &str, search: &[String]) -> Option<String> {
         if name.contains('/') {
-            return self
-                .resolve(name, Reason::ElfDependency, false)
-                .map(|_| name.to_string());
+            return self.exists(name).then(|| name.to_string());
         }
         let mut candidates: Vec<String> = search.iter().map(|d| join(d, name)).collect();
         candidates.extend(self.ld_cache().get(name).cloned().unwrap_or_default());
         candidates.extend(elf::default_dirs().iter().map(|d| join(d, name)));
-        candidates
-            .into_iter()
-            .find(|c| self.resolve(c, Reason::ElfDependency, false).is_some())
+        candidates.into_iter().find(|c| self.exists(c))
     }
 
     /// Adds the interpreters and libraries of every queued file, to a fixpoint.
     fn close_dependencies(&mut self) -> Result<()> {
-        while let Some(path) = self.queue.pop_front() {
+        while let Some((path, rule)) = self.queue.pop_front() {
+            self.current = rule;
             let Some(found) = self.fs.lookup(&path) else {
                 continue;
             };
@@ -206,7 +318,7 @@ impl<'a> Closer<'a> {
             };
             let head = &head[..n];
             if let Some(interp) = elf::shebang(head) {
-                self.resolve(&interp, Reason::Interpreter, true);
+                self.resolve(&interp, Reason::Interpreter);
                 continue;
             }
             if !head.starts_with(b"\x7fELF") {
@@ -218,19 +330,20 @@ impl<'a> Closer<'a> {
                 continue;
             };
             if let Some(interp) = &needs.interpreter {
-                self.resolve(interp, Reason::Interpreter, true);
+                self.resolve(interp, Reason::Interpreter);
             }
             for lib in &needs.needed {
                 if let Some(found) = self.find_library(lib, &needs.search) {
-                    self.resolve(&found, Reason::ElfDependency, true);
+                    self.resolve(&found, Reason::ElfDependency);
                 }
             }
         }
+        self.current = None;
         Ok(())
     }
 
     fn keep_entries(&mut self, dir: &str) {
-        let Some(real) = self.resolve(dir, Reason::Touched, true) else {
+        let Some(real) = self.resolve(dir, Reason::Touched) else {
             return;
         };
         for name in self.fs.read_dir(&real) {
@@ -244,12 +357,19 @@ impl<'a> Closer<'a> {
         }
     }
 
-    fn include_tree(&mut self, path: &str) {
-        let Some(real) = self.resolve(path, Reason::Include, true) else {
+    /// Keeps `path` and, for a directory, everything below it; symlinks in
+    /// it are followed, so what they point to comes along. With `unowned`,
+    /// only files no OS package owns.
+    fn keep_tree(&mut self, path: &str, reason: Reason, unowned: bool) {
+        let Some(real) = (if unowned {
+            resolve_path(self.fs, path)
+        } else {
+            self.resolve(path, reason)
+        }) else {
             return;
         };
         let is_dir = self.fs.lookup(&real).is_some_and(|f| f.meta.is_dir());
-        if !is_dir {
+        if !is_dir || !self.trees.insert(real.clone()) {
             return;
         }
         for name in self.fs.read_dir(&real) {
@@ -258,65 +378,281 @@ impl<'a> Closer<'a> {
                 continue;
             };
             if f.meta.is_dir() {
-                self.include_tree(&child);
+                self.keep_tree(&child, reason, unowned);
+            } else if unowned && self.db.owns(&child) {
+                continue;
+            } else if f.meta.file_type().is_symlink() {
+                self.keep(&child, reason);
+                if let Some(target) = self.resolve(&child, reason) {
+                    self.keep_tree(&target, reason, unowned);
+                }
             } else {
-                self.keep(&child, Reason::Include);
-                if f.meta.is_file() && self.scanned.insert(child.clone()) {
-                    self.queue.push_back(child.clone());
+                self.resolve(&child, reason);
+            }
+        }
+    }
+
+    /// Every path of the image matching `pattern`, walking only below its
+    /// literal prefix (and no deeper than it can match without `**`).
+    fn glob_paths(&self, pattern: &str) -> Result<Vec<String>> {
+        let matcher = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()?
+            .compile_matcher();
+        let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+        let literal = comps.iter().take_while(|c| !is_pattern(c)).count();
+        let root = format!("/{}", comps[..literal].join("/"));
+        let max_depth = if pattern.contains("**") {
+            usize::MAX
+        } else {
+            comps.len() - literal
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![(root, 0usize)];
+        while let Some((dir, depth)) = stack.pop() {
+            if depth >= max_depth {
+                continue;
+            }
+            for name in self.fs.read_dir(&dir) {
+                let child = join(&dir, &name);
+                if matcher.is_match(&child) {
+                    out.push(child.clone());
+                }
+                if self.fs.lookup(&child).is_some_and(|f| f.meta.is_dir()) {
+                    stack.push((child, depth + 1));
                 }
             }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Keeps what one expanded entry of a rule names.
+    fn apply(&mut self, rule: &Compiled, kind: KeepKind, path: &str) -> Result<()> {
+        if rule.excluded(path) {
+            return Ok(());
+        }
+        match kind {
+            KeepKind::Path => {
+                self.resolve(path, Reason::Rule);
+            }
+            KeepKind::Tree => self.keep_tree(path, Reason::Rule, false),
+            KeepKind::Unowned => self.keep_tree(path, Reason::Rule, true),
+            KeepKind::Glob => {
+                for p in self.glob_paths(path)? {
+                    self.resolve(&p, Reason::Rule);
+                }
+            }
+            KeepKind::Bin => match self.find_in_path(path) {
+                Some(p) => {
+                    self.resolve(&p, Reason::Rule);
+                }
+                None if rule.rule.source != "built-in" => self.warnings.push(format!(
+                    "rule {}: program {path} is not in the image",
+                    rule.rule.name
+                )),
+                None => {}
+            },
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, rule: &Compiled, facts: &Facts, matched: Option<&str>) -> Result<()> {
+        self.current = Some(Arc::from(rule.rule.name.as_str()));
+        for s in &rule.rule.keep.syscalls {
+            self.syscalls
+                .entry(s.clone())
+                .or_insert_with(|| rule.rule.name.clone());
+        }
+        let entries: Vec<(KeepKind, String)> = rule
+            .rule
+            .keep
+            .entries()
+            .map(|(k, e)| (k, e.to_string()))
+            .collect();
+        for (kind, template) in entries {
+            for path in facts.expand(&template, matched) {
+                self.apply(rule, kind, &path)?;
+            }
+        }
+        self.current = None;
+        Ok(())
+    }
+
+    /// The outermost directory around `written` that no package owns (a
+    /// data directory), or, where a package owns it, its own directory.
+    fn state_root(&self, written: &str) -> Option<String> {
+        let mut dir = parent(written);
+        let real = loop {
+            if let Some(r) = resolve_path(self.fs, &dir) {
+                if self.fs.lookup(&r).is_some_and(|f| f.meta.is_dir()) {
+                    break r;
+                }
+            }
+            if dir == "/" {
+                return None;
+            }
+            dir = parent(&dir);
+        };
+        if self.db.manager == Manager::None || self.db.owns(&real) {
+            return Some(real);
+        }
+        let mut root = real;
+        loop {
+            let up = parent(&root);
+            if up == "/" || self.db.owns(&up) {
+                return Some(root);
+            }
+            root = up;
+        }
+    }
+
+    fn facts(&self, req: &Request) -> Facts {
+        let command = req.command.first().cloned();
+        let entrypoint_dir = command
+            .as_deref()
+            .and_then(|c| self.find_in_path(c))
+            .and_then(|p| resolve_path(self.fs, &p))
+            .map(|p| parent(&p));
+        let env_dirs = req
+            .env
+            .iter()
+            .filter(|(_, v)| v.starts_with('/') && !v.contains(':'))
+            .filter_map(|(_, v)| resolve_path(self.fs, v))
+            .filter(|r| self.fs.lookup(r).is_some_and(|f| f.meta.is_dir()))
+            .filter(|r| !self.db.owns(r))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let written_dirs = req
+            .written
+            .iter()
+            .filter_map(|w| self.state_root(w))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        Facts {
+            user: req.user.clone(),
+            workdir: req.workdir.clone().filter(|w| w.starts_with('/')),
+            command,
+            entrypoint_dir,
+            volumes: req.volumes.clone(),
+            env: req.env.clone(),
+            env_dirs,
+            written_dirs,
         }
     }
 }
 
-/// Computes the selection for `req` over the image `fs`.
-pub fn select(fs: &LayerStack, req: &Request) -> Result<Selection> {
+/// Computes the selection for `req` over the image `fs`: the trace and its
+/// closure, the `rules` that fire, and the language `resolvers`.
+pub fn select(
+    fs: &LayerStack,
+    req: &Request,
+    rules: &[Compiled],
+    resolvers: &mut [Box<dyn Resolver>],
+) -> Result<Selection> {
     let mut c = Closer {
         fs,
+        db: PackageDb::read(fs),
         kept: BTreeMap::new(),
         queue: VecDeque::new(),
         scanned: HashSet::new(),
         ld_cache: None,
+        current: None,
+        evidence: Vec::new(),
+        trees: HashSet::new(),
+        sources: VecDeque::new(),
+        warnings: Vec::new(),
+        syscalls: BTreeMap::new(),
     };
     for p in &req.touched {
-        c.resolve(p, Reason::Touched, true);
+        c.resolve(p, Reason::Touched);
     }
     for d in &req.listed {
         c.keep_entries(d);
     }
-    // Runtime rules: runc resolves a named USER from /etc/passwd and
-    // /etc/group inside the container before the entrypoint runs (so the
-    // probe never sees it); WORKDIR and /tmp must exist.
-    if req.user.as_deref().is_some_and(|u| !u.is_empty()) {
-        c.resolve("/etc/passwd", Reason::Rule, true);
-        c.resolve("/etc/group", Reason::Rule, true);
-    }
-    if let Some(w) = req.workdir.as_deref().filter(|w| w.starts_with('/')) {
-        c.resolve(w, Reason::Rule, true);
-    }
-    if let Some(first) = req.command.first() {
-        if let Some(p) = c.find_in_path(first) {
-            c.resolve(&p, Reason::Rule, true);
-        }
-    }
-    c.resolve("/tmp", Reason::Rule, true);
     for p in &req.include_paths {
-        c.include_tree(p);
+        c.keep_tree(p, Reason::Include, false);
     }
     let mut bins: Vec<String> = req.include_bins.clone();
     if req.include_shell {
         bins.extend(SHELL_TOOLS.iter().map(|s| s.to_string()));
     }
-    let mut warnings = Vec::new();
     for b in &bins {
         match c.find_in_path(b) {
-            Some(p) if c.resolve(&p, Reason::Include, true).is_some() => {}
+            Some(p) if c.resolve(&p, Reason::Include).is_some() => {}
             _ if req.include_shell && SHELL_TOOLS.contains(&b.as_str()) => {}
-            _ => warnings.push(format!("--include-bin {b}: not found in the image")),
+            _ => c
+                .warnings
+                .push(format!("--include-bin {b}: not found in the image")),
         }
     }
-    c.close_dependencies()?;
 
+    let facts = c.facts(req);
+    let mut evidence: Vec<String> = req.touched.clone();
+    let mut fired_once: HashSet<usize> = HashSet::new();
+    let mut fired_on: HashSet<(usize, String)> = HashSet::new();
+    let mut seen = 0; // evidence already offered to every rule
+    let mut unresolved = Vec::new();
+    let mut executed_left = req.executed.clone();
+    loop {
+        let before = c.kept.len();
+        for (i, rule) in rules.iter().enumerate() {
+            if !fired_once.contains(&i) && rule.fires_on_image(&facts) {
+                fired_once.insert(i);
+                c.fire(rule, &facts, None)?;
+            }
+        }
+        evidence.append(&mut c.evidence);
+        let fresh: Vec<String> = evidence[seen..].to_vec();
+        seen = evidence.len();
+        // Executed paths are offered once, in the first round.
+        let executed = std::mem::take(&mut executed_left);
+        for (i, rule) in rules.iter().enumerate() {
+            let hits = fresh
+                .iter()
+                .filter(|p| rule.matches_touched(p))
+                .chain(executed.iter().filter(|p| rule.matches_executed(p)));
+            for hit in hits.cloned().collect::<Vec<_>>() {
+                if rule.uses_match {
+                    if fired_on.insert((i, hit.clone())) {
+                        c.fire(rule, &facts, Some(&hit))?;
+                    }
+                } else if fired_once.insert(i) {
+                    c.fire(rule, &facts, None)?;
+                }
+            }
+        }
+        c.close_dependencies()?;
+        while let Some(src) = c.sources.pop_front() {
+            for r in resolvers.iter_mut() {
+                if !r.wants(&src) {
+                    continue;
+                }
+                let found = r.imports(fs, &src);
+                c.current = Some(Arc::from(format!("import:{}", r.language())));
+                for imp in found.kept {
+                    if c.resolve(&imp, Reason::Import).is_some() {
+                        if let Some(k) = c.kept.get_mut(&imp) {
+                            if k.reason == Reason::Import && k.from.is_none() {
+                                k.from = Some(Arc::from(src.as_str()));
+                            }
+                        }
+                    }
+                }
+                unresolved.extend(found.missing.into_iter().map(|m| format!("{src}: {m}")));
+                c.current = None;
+            }
+        }
+        c.close_dependencies()?;
+        evidence.append(&mut c.evidence);
+        if c.kept.len() == before && seen == evidence.len() && c.queue.is_empty() {
+            break;
+        }
+    }
+
+    let mut warnings = std::mem::take(&mut c.warnings);
     let mut kept = c.kept;
     if !req.excludes.is_empty() {
         let mut set = globset::GlobSetBuilder::new();
@@ -328,15 +664,38 @@ pub fn select(fs: &LayerStack, req: &Request) -> Result<Selection> {
             set.add(glob);
         }
         let set = set.build()?;
-        kept.retain(|path, reason| {
+        kept.retain(|path, k| {
             let drop = set.is_match(path);
-            if drop && *reason == Reason::Touched {
+            if drop && k.reason == Reason::Touched {
                 warnings.push(format!("excluded {path}, which the container used"));
             }
             !drop
         });
     }
-    Ok(Selection { kept, warnings })
+    let mut uses: BTreeMap<String, RuleUse> = BTreeMap::new();
+    for (path, k) in &kept {
+        let Some(rule) = &k.rule else { continue };
+        let u = uses.entry(rule.to_string()).or_default();
+        u.paths += 1;
+        if let Some(f) = fs.lookup(path).filter(|f| f.meta.is_file()) {
+            u.bytes += f.meta.len();
+        }
+    }
+    unresolved.sort();
+    unresolved.dedup();
+    Ok(Selection {
+        kept,
+        warnings,
+        rules: uses,
+        packages: Some(c.db.manager),
+        unresolved_imports: unresolved,
+        syscalls: c.syscalls,
+    })
+}
+
+/// The language resolvers of safe mode.
+pub fn default_resolvers() -> Vec<Box<dyn Resolver>> {
+    imports::all()
 }
 
 #[cfg(test)]
@@ -384,7 +743,28 @@ mod tests {
     }
 
     fn reasons(sel: &Selection) -> BTreeMap<&str, Reason> {
-        sel.kept.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+        sel.kept
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.reason))
+            .collect()
+    }
+
+    /// The built-in rules of a mode.
+    fn builtin(safe: bool) -> Vec<Compiled> {
+        super::super::rules::parse(super::super::rules::BUILTIN, "built-in")
+            .unwrap()
+            .into_iter()
+            .filter(|r| safe || r.level == super::super::rules::Level::Required)
+            .map(|r| Compiled::new(r).unwrap())
+            .collect()
+    }
+
+    fn select(fs: &LayerStack, req: &Request) -> Result<Selection> {
+        super::select(fs, req, &builtin(false), &mut [])
+    }
+
+    fn select_safe(fs: &LayerStack, req: &Request) -> Selection {
+        super::select(fs, req, &builtin(true), &mut default_resolvers()).unwrap()
     }
 
     #[test]
@@ -464,7 +844,8 @@ mod tests {
             listed: vec!["/app".into()],
             ..Default::default()
         };
-        let r = select(&fs, &req).unwrap().kept;
+        let sel = select(&fs, &req).unwrap();
+        let r = reasons(&sel);
         assert_eq!(r["/app/run.sh"], Reason::Listed);
         assert_eq!(r["/app/data"], Reason::Listed);
         assert!(!r.contains_key("/app/data/a"), "{r:?}");
@@ -483,5 +864,150 @@ mod tests {
         };
         let sel = select(&fs, &req).unwrap();
         assert!(sel.kept.contains_key("/loop1"));
+    }
+
+    /// The sample image with a dpkg database owning /usr and /etc/passwd,
+    /// an app in /app, and a data directory /var/lib/db with a subdirectory.
+    fn packaged() -> (tempfile::TempDir, LayerStack) {
+        let (t, _) = image();
+        let r = t.path().join("layer");
+        for d in [
+            "var/lib/dpkg/info",
+            "var/lib/db/global",
+            "usr/share/zoneinfo/Europe",
+            "opt/venv/lib",
+        ] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        fs::write(
+            r.join("var/lib/dpkg/info/base.list"),
+            "/usr\n/usr/bin\n/usr/bin/ls\n/etc\n/etc/passwd\n/var\n/var/lib\n/usr/share/zoneinfo\n/usr/share/zoneinfo/Europe/Paris\n",
+        )
+        .unwrap();
+        fs::write(r.join("var/lib/db/PG_VERSION"), "15").unwrap();
+        fs::write(r.join("var/lib/db/global/2676"), "catalog").unwrap();
+        fs::write(r.join("usr/share/zoneinfo/Europe/Paris"), "TZif").unwrap();
+        fs::write(r.join("opt/venv/lib/site.py"), "").unwrap();
+        (t, LayerStack::new(vec![r]))
+    }
+
+    #[test]
+    fn safe_mode_keeps_state_app_files_and_names_the_rule() {
+        let (_t, fs) = packaged();
+        let req = Request {
+            touched: vec!["/app/run.sh".into(), "/var/lib/db/postmaster.pid".into()],
+            written: vec!["/var/lib/db/postmaster.pid".into()],
+            workdir: Some("/app".into()),
+            command: vec!["/app/run.sh".into()],
+            env: vec![
+                ("VIRTUAL_ENV".into(), "/opt/venv".into()),
+                ("HOME".into(), "/usr".into()),
+            ],
+            ..Default::default()
+        };
+        let minimal = select(&fs, &req).unwrap();
+        assert!(!minimal.kept.contains_key("/var/lib/db/global/2676"));
+        assert!(!minimal.kept.contains_key("/app/data/a"));
+        let safe = select_safe(&fs, &req);
+        let rule = |p: &str| {
+            safe.kept
+                .get(p)
+                .and_then(|k| k.rule.as_deref().map(str::to_string))
+        };
+        // The written file's outermost unowned directory is the data directory.
+        assert_eq!(
+            rule("/var/lib/db/global/2676").as_deref(),
+            Some("written-dirs")
+        );
+        assert_eq!(rule("/app/data/sub/b").as_deref(), Some("app-files"));
+        assert_eq!(rule("/opt/venv/lib/site.py").as_deref(), Some("env-dirs"));
+        assert!(
+            !safe.kept.contains_key("/usr/bin/ls") || rule("/usr/bin/ls").is_none(),
+            "HOME=/usr is package-owned"
+        );
+        assert!(safe.rules["written-dirs"].bytes >= 9);
+        assert_eq!(safe.packages, Some(Manager::Dpkg));
+        // Every path minimal keeps, safe keeps too.
+        for p in minimal.kept.keys() {
+            assert!(safe.kept.contains_key(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn on_demand_rules_fire_on_evidence_only() {
+        let (_t, fs) = packaged();
+        let quiet = Request {
+            touched: vec!["/etc/localtime".into()],
+            ..Default::default()
+        };
+        assert!(!select_safe(&fs, &quiet)
+            .kept
+            .contains_key("/usr/share/zoneinfo/Europe/Paris"));
+        let asked = Request {
+            touched: vec!["/usr/share/zoneinfo/UTC".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &asked);
+        assert_eq!(
+            sel.kept["/usr/share/zoneinfo/Europe/Paris"].rule.as_deref(),
+            Some("time-zones")
+        );
+    }
+
+    #[test]
+    fn imports_are_evidence_for_rules_and_name_the_importer() {
+        let (t, fs) = packaged();
+        let lib = t.path().join("layer/usr/lib/python3.11/zoneinfo");
+        fs::create_dir_all(&lib).unwrap();
+        fs::write(lib.join("__init__.py"), "").unwrap();
+        fs::write(
+            t.path().join("layer/app/main.py"),
+            "def f():\n    import zoneinfo\n",
+        )
+        .unwrap();
+        let req = Request {
+            touched: vec!["/app/main.py".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &req);
+        let init = &sel.kept["/usr/lib/python3.11/zoneinfo/__init__.py"];
+        assert_eq!(init.reason, Reason::Import);
+        assert_eq!(init.from.as_deref(), Some("/app/main.py"));
+        assert_eq!(init.rule.as_deref(), Some("import:python"));
+        assert!(
+            sel.kept.contains_key("/usr/share/zoneinfo/Europe/Paris"),
+            "the import fired time-zones"
+        );
+        let minimal = select(&fs, &req).unwrap();
+        assert!(!minimal
+            .kept
+            .contains_key("/usr/lib/python3.11/zoneinfo/__init__.py"));
+    }
+
+    #[test]
+    fn trees_follow_symlinks_and_match_expands_relative_paths() {
+        let (t, fs) = packaged();
+        let home = t.path().join("layer/usr/lib/jvm/j17");
+        fs::create_dir_all(home.join("lib/server")).unwrap();
+        fs::create_dir_all(t.path().join("layer/etc/java-17")).unwrap();
+        fs::write(t.path().join("layer/etc/java-17/java.security"), "x").unwrap();
+        fs::write(home.join("lib/server/libjvm.so"), "").unwrap();
+        fs::write(home.join("lib/libzip.so"), "").unwrap();
+        symlink("/etc/java-17", home.join("conf")).unwrap();
+        let req = Request {
+            touched: vec!["/usr/lib/jvm/j17/lib/server/libjvm.so".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &req);
+        assert_eq!(
+            sel.kept["/usr/lib/jvm/j17/lib/libzip.so"].rule.as_deref(),
+            Some("jvm-home")
+        );
+        assert!(sel.kept.contains_key("/usr/lib/jvm/j17/conf"));
+        assert!(
+            sel.kept.contains_key("/etc/java-17/java.security"),
+            "{:?}",
+            sel.kept.keys()
+        );
     }
 }

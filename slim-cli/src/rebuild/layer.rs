@@ -12,7 +12,9 @@ use std::{
 use anyhow::{Context, Result};
 use tar::{Builder, EntryType, Header};
 
-use super::{closure::Reason, rootfs::LayerStack};
+#[cfg(test)]
+use super::closure::Reason;
+use super::rootfs::LayerStack;
 
 /// What the layer holds, for the report.
 #[derive(Debug, Default)]
@@ -24,9 +26,9 @@ pub struct LayerStats {
 const CAPABILITY_XATTR: &str = "security.capability";
 
 /// Writes the tar of `kept` (image paths) to `out`.
-pub fn write<W: Write>(
+pub fn write<W: Write, V>(
     fs: &LayerStack,
-    kept: &BTreeMap<String, Reason>,
+    kept: &BTreeMap<String, V>,
     out: W,
 ) -> Result<LayerStats> {
     let mut tar = Builder::new(out);

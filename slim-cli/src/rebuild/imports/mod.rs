@@ -1,0 +1,35 @@
+//! Language-aware closure: static analysis of the code the container ran
+//! says what it can still load on a path the probe did not take. Each
+//! language is one [`Resolver`]: given a kept file and the image, it returns
+//! the image paths that file can import. `closure` keeps them (with the
+//! importing file as `from`) and feeds them back, to a fixpoint.
+//!
+//! Adding Ruby, PHP or Perl is one more module implementing [`Resolver`]
+//! and one line in [`all`].
+mod python;
+
+use super::rootfs::LayerStack;
+
+/// What one file imports, resolved in the image.
+#[derive(Debug, Default)]
+pub struct Imports {
+    /// Image paths to keep (modules, packages, native extensions, metadata).
+    pub kept: Vec<String>,
+    /// Imported names no file of the image provides (recorded, not fatal:
+    /// optional imports in `try` blocks are common).
+    pub missing: Vec<String>,
+}
+
+pub trait Resolver: Send {
+    /// The language's name, as in `import:python` in the report.
+    fn language(&self) -> &'static str;
+    /// Whether `path` (a kept regular file) is source of this language.
+    fn wants(&self, path: &str) -> bool;
+    /// What `path` imports. Unreadable or unparsable files import nothing.
+    fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports;
+}
+
+/// Every language resolver slim has.
+pub fn all() -> Vec<Box<dyn Resolver>> {
+    vec![Box::new(python::Python::default())]
+}

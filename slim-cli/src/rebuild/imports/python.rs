@@ -1,0 +1,577 @@
+//! Python: every `import` and `from ... import` of a kept `.py` file,
+//! wherever it stands (functions, `try`/`except ImportError`, `if
+//! TYPE_CHECKING:`), parsed with rustpython-parser and resolved against the
+//! interpreter's module search path as the image has it: the stdlib
+//! directories, lib-dynload, site- and dist-packages, `.pth` entries, and
+//! the importing script's own directory. A resolved module brings its
+//! `__pycache__` entries, its package's `__init__.py` files, and the
+//! `*.dist-info`/`*.egg-info` metadata of its distribution
+//! (`importlib.metadata` reads it at run time).
+use std::collections::{BTreeSet, HashMap};
+
+use rustpython_ast::{self as ast, Visitor};
+
+use super::{Imports, Resolver};
+use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
+
+/// Prefixes under which Python installations keep `pythonX.Y` and
+/// `python3` directories.
+const PREFIXES: [&str; 4] = ["/usr/lib", "/usr/local/lib", "/opt/conda/lib", "/usr/lib64"];
+
+/// Modules compiled into CPython itself (`sys.builtin_module_names` of
+/// Debian's 3.11, plus names of other platforms stdlib code tries):
+/// never files, never missing.
+const BUILTIN: &[&str] = &[
+    "_abc",
+    "_ast",
+    "_codecs",
+    "_collections",
+    "_functools",
+    "_imp",
+    "_io",
+    "_locale",
+    "_operator",
+    "_signal",
+    "_sre",
+    "_stat",
+    "_string",
+    "_symtable",
+    "_thread",
+    "_tokenize",
+    "_tracemalloc",
+    "_typing",
+    "_warnings",
+    "_weakref",
+    "atexit",
+    "builtins",
+    "errno",
+    "faulthandler",
+    "gc",
+    "itertools",
+    "marshal",
+    "posix",
+    "pwd",
+    "sys",
+    "time",
+    "xxsubtype",
+    "_frozen_importlib",
+    "_frozen_importlib_external",
+    "_winapi",
+    "nt",
+    "msvcrt",
+    "winreg",
+    "_overlapped",
+    "winsound",
+    "_scproxy",
+    "_bisect",
+    "_blake2",
+    "_contextvars",
+    "_datetime",
+    "_elementtree",
+    "_heapq",
+    "_md5",
+    "_pickle",
+    "_posixsubprocess",
+    "_random",
+    "_sha1",
+    "_sha256",
+    "_sha3",
+    "_sha512",
+    "_socket",
+    "_statistics",
+    "_struct",
+    "array",
+    "binascii",
+    "cmath",
+    "fcntl",
+    "grp",
+    "math",
+    "select",
+    "syslog",
+    "unicodedata",
+    "zlib",
+    "_json",
+    "_csv",
+    "_asyncio",
+    "_queue",
+    "_opcode",
+    "_uuid",
+    "_zoneinfo",
+    "_typing",
+    "_multibytecodec",
+    "_codecs_cn",
+    "_codecs_hk",
+    "_codecs_iso2022",
+    "_codecs_jp",
+    "_codecs_kr",
+    "_codecs_tw",
+    "_bz2",
+    "_lzma",
+    "_ctypes",
+    "_decimal",
+    "_hashlib",
+    "_ssl",
+    "_sqlite3",
+    "_curses",
+    "_curses_panel",
+    "_dbm",
+    "_gdbm",
+    "_lsprof",
+    "_multiprocessing",
+    "_posixshmem",
+    "mmap",
+    "readline",
+    "resource",
+    "termios",
+    "_crypt",
+    "audioop",
+    "nis",
+    "ossaudiodev",
+    "spwd",
+    "_testcapi",
+];
+
+#[derive(Default)]
+pub struct Python {
+    /// The search path, found on first use.
+    search: Option<Vec<String>>,
+    /// Per site directory: top-level name -> metadata directories.
+    dists: HashMap<String, HashMap<String, Vec<String>>>,
+}
+
+/// The import statements of one module.
+#[derive(Default)]
+struct Collect {
+    /// (level, module, names): `import a.b` is (0, "a.b", []).
+    found: Vec<(u32, String, Vec<String>)>,
+}
+
+impl Visitor for Collect {
+    fn visit_stmt_import(&mut self, node: ast::StmtImport) {
+        for a in node.names {
+            self.found
+                .push((0, a.name.as_str().to_string(), Vec::new()));
+        }
+    }
+
+    fn visit_stmt_import_from(&mut self, node: ast::StmtImportFrom) {
+        let level = node.level.map_or(0, |l| l.to_u32());
+        let module = node
+            .module
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let names = node
+            .names
+            .into_iter()
+            .map(|a| a.name.as_str().to_string())
+            .collect();
+        self.found.push((level, module, names));
+    }
+}
+
+/// The import statements of `source` (none when it does not parse).
+pub fn parse_imports(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)> {
+    let Ok(module) = rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) else {
+        return Vec::new();
+    };
+    let mut c = Collect::default();
+    if let ast::Mod::Module(m) = module {
+        for stmt in m.body {
+            c.visit_stmt(stmt);
+        }
+    }
+    c.found
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((p, _)) => p,
+    }
+}
+
+fn is_dir(fs: &LayerStack, path: &str) -> bool {
+    resolve_path(fs, path)
+        .and_then(|r| fs.lookup(&r))
+        .is_some_and(|f| f.meta.is_dir())
+}
+
+fn is_file(fs: &LayerStack, path: &str) -> bool {
+    resolve_path(fs, path)
+        .and_then(|r| fs.lookup(&r))
+        .is_some_and(|f| f.meta.is_file())
+}
+
+fn read(fs: &LayerStack, path: &str) -> Option<String> {
+    let real = resolve_path(fs, path)?;
+    let f = fs.lookup(&real)?;
+    std::fs::read(f.host)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The normalized distribution name of a metadata directory
+/// (`Foo_Bar-1.0.dist-info` -> `foo_bar`).
+fn dist_name(dir: &str) -> String {
+    dir.split('-')
+        .next()
+        .unwrap_or(dir)
+        .to_lowercase()
+        .replace(['-', '.'], "_")
+}
+
+impl Python {
+    /// The module search path of the image's interpreters.
+    fn search(&mut self, fs: &LayerStack) -> &[String] {
+        if self.search.is_none() {
+            let mut dirs = Vec::new();
+            for prefix in PREFIXES {
+                for name in fs.read_dir(prefix) {
+                    if !name.starts_with("python3") {
+                        continue;
+                    }
+                    let lib = join(prefix, &name);
+                    if !is_dir(fs, &lib) {
+                        continue;
+                    }
+                    for sub in ["", "lib-dynload", "site-packages", "dist-packages"] {
+                        let d = if sub.is_empty() {
+                            lib.clone()
+                        } else {
+                            join(&lib, sub)
+                        };
+                        if is_dir(fs, &d) {
+                            dirs.push(d);
+                        }
+                    }
+                }
+            }
+            // .pth files add directories, one per line (`import` lines run code).
+            let mut extra = Vec::new();
+            for d in &dirs {
+                for name in fs.read_dir(d).into_iter().filter(|n| n.ends_with(".pth")) {
+                    for line in read(fs, &join(d, &name)).unwrap_or_default().lines() {
+                        let line = line.trim();
+                        if line.is_empty() || line.starts_with('#') || line.starts_with("import") {
+                            continue;
+                        }
+                        let p = if line.starts_with('/') {
+                            line.to_string()
+                        } else {
+                            join(d, line)
+                        };
+                        if is_dir(fs, &p) {
+                            extra.push(p);
+                        }
+                    }
+                }
+            }
+            dirs.extend(extra);
+            self.search = Some(dirs);
+        }
+        self.search.as_deref().unwrap_or_default()
+    }
+
+    /// The file or directory of module `name` directly in `dir`.
+    fn find_in(fs: &LayerStack, dir: &str, name: &str) -> Option<String> {
+        let pkg = join(dir, name);
+        if is_dir(fs, &pkg) {
+            let init = join(&pkg, "__init__.py");
+            return Some(if is_file(fs, &init) { init } else { pkg });
+        }
+        let py = format!("{pkg}.py");
+        if is_file(fs, &py) {
+            return Some(py);
+        }
+        // Native extensions: name.cpython-311-x86_64-linux-gnu.so, name.abi3.so, name.so.
+        fs.read_dir(dir)
+            .into_iter()
+            .find(|n| n.starts_with(&format!("{name}.")) && n.ends_with(".so"))
+            .map(|n| join(dir, &n))
+    }
+
+    /// The directory a resolved module lives in as a package (for its submodules).
+    fn package_dir(found: &str) -> &str {
+        found.strip_suffix("/__init__.py").unwrap_or(found)
+    }
+
+    /// Resolves dotted `module` from the roots; returns every file of the
+    /// chain (`a/__init__.py`, `a/b/__init__.py`, `a/b/c.py`) and the root
+    /// it was found in, or None.
+    fn resolve(fs: &LayerStack, roots: &[String], module: &str) -> Option<(Vec<String>, String)> {
+        let mut parts = module.split('.');
+        let first = parts.next()?;
+        for root in roots {
+            let Some(mut cur) = Self::find_in(fs, root, first) else {
+                continue;
+            };
+            let mut chain = vec![cur.clone()];
+            let mut ok = true;
+            for part in parts.clone() {
+                match Self::find_in(fs, Self::package_dir(&cur), part) {
+                    Some(next) => {
+                        chain.push(next.clone());
+                        cur = next;
+                    }
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                return Some((chain, root.clone()));
+            }
+            return None; // the first root that has the top-level name wins
+        }
+        None
+    }
+
+    /// `__pycache__` entries of a module file (every interpreter version).
+    fn pycache(fs: &LayerStack, file: &str) -> Vec<String> {
+        let Some(stem) = file.strip_suffix(".py") else {
+            return Vec::new();
+        };
+        let dir = parent(file);
+        let base = &stem[dir.len() + usize::from(dir != "/")..];
+        let cache = join(dir, "__pycache__");
+        fs.read_dir(&cache)
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{base}.")) && n.ends_with(".pyc"))
+            .map(|n| join(&cache, &n))
+            .collect()
+    }
+
+    /// Metadata directories (every file in them) of the distribution that
+    /// provides top-level `name` in site directory `site`.
+    fn metadata(&mut self, fs: &LayerStack, site: &str, name: &str) -> Vec<String> {
+        if !site.ends_with("-packages") {
+            return Vec::new();
+        }
+        let map = self.dists.entry(site.to_string()).or_insert_with(|| {
+            let mut map: HashMap<String, Vec<String>> = HashMap::new();
+            for d in fs.read_dir(site) {
+                if !(d.ends_with(".dist-info") || d.ends_with(".egg-info")) {
+                    continue;
+                }
+                let dir = join(site, &d);
+                let mut tops: BTreeSet<String> = BTreeSet::new();
+                if let Some(t) = read(fs, &join(&dir, "top_level.txt")) {
+                    tops.extend(
+                        t.lines()
+                            .map(|l| l.trim().to_string())
+                            .filter(|l| !l.is_empty()),
+                    );
+                }
+                if let Some(r) = read(fs, &join(&dir, "RECORD")) {
+                    for line in r.lines() {
+                        let first = line.split(['/', ',']).next().unwrap_or("");
+                        let first = first.strip_suffix(".py").unwrap_or(first);
+                        if !first.is_empty() && !first.contains("-info") && first != "__pycache__" {
+                            tops.insert(first.to_string());
+                        }
+                    }
+                }
+                tops.insert(dist_name(&d));
+                for t in tops {
+                    map.entry(t).or_default().push(dir.clone());
+                }
+            }
+            map
+        });
+        let dirs = map.get(name).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for dir in dirs {
+            if is_dir(fs, &dir) {
+                out.extend(fs.read_dir(&dir).into_iter().map(|n| join(&dir, &n)));
+            } else {
+                out.push(dir); // a single-file egg-info
+            }
+        }
+        out
+    }
+}
+
+impl Resolver for Python {
+    fn language(&self) -> &'static str {
+        "python"
+    }
+
+    fn wants(&self, path: &str) -> bool {
+        path.ends_with(".py") || (path.ends_with(".pyc") && path.contains("/__pycache__/"))
+    }
+
+    fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports {
+        let mut out = Imports::default();
+        // A cached module: its source is what it imports from.
+        if path.ends_with(".pyc") {
+            let dir = parent(parent(path));
+            let file = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+            let stem = file.split('.').next().unwrap_or(file);
+            let src = join(dir, &format!("{stem}.py"));
+            if is_file(fs, &src) {
+                out.kept.push(src);
+            }
+            return out;
+        }
+        out.kept.extend(Self::pycache(fs, path));
+        let Some(source) = read(fs, path) else {
+            return out;
+        };
+        let here = parent(path).to_string();
+        let mut roots: Vec<String> = self.search(fs).to_vec();
+        // A script outside the search path runs with its own directory first.
+        if !roots.iter().any(|r| path.starts_with(&format!("{r}/"))) {
+            roots.insert(0, here.clone());
+        }
+        for (level, module, names) in parse_imports(&source, path) {
+            let (base_roots, prefix) = if level > 0 {
+                let mut base = here.clone();
+                for _ in 1..level {
+                    base = parent(&base).to_string();
+                }
+                (vec![base], module.clone())
+            } else {
+                (roots.clone(), module.clone())
+            };
+            if prefix.is_empty() {
+                // `from . import a, b`: each name is a module of the package.
+                for n in &names {
+                    if let Some((chain, _)) = Self::resolve(fs, &base_roots, n) {
+                        out.kept.extend(chain);
+                    }
+                }
+                continue;
+            }
+            let top = prefix.split('.').next().unwrap_or(&prefix);
+            match Self::resolve(fs, &base_roots, &prefix) {
+                Some((chain, root)) => {
+                    let pkg = Self::package_dir(chain.last().unwrap()).to_string();
+                    out.kept.extend(chain);
+                    // `from pkg import name`: name may be a submodule.
+                    for n in names.iter().filter(|n| *n != "*") {
+                        if let Some(sub) = Self::find_in(fs, &pkg, n) {
+                            out.kept.push(sub);
+                        }
+                    }
+                    if level == 0 {
+                        out.kept.extend(self.metadata(fs, &root, top));
+                    }
+                }
+                None if level == 0 && BUILTIN.contains(&top) => {}
+                None => out.missing.push(if level > 0 {
+                    format!("{}{prefix}", ".".repeat(level as usize))
+                } else {
+                    prefix
+                }),
+            }
+        }
+        let kept: BTreeSet<String> = out.kept.drain(..).collect();
+        out.kept = kept.into_iter().collect();
+        out.missing.sort();
+        out.missing.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, LayerStack) {
+        let t = tempfile::tempdir().unwrap();
+        for (p, text) in files {
+            let host = t.path().join(p.trim_start_matches('/'));
+            fs::create_dir_all(host.parent().unwrap()).unwrap();
+            fs::write(host, text).unwrap();
+        }
+        let fs = LayerStack::new(vec![t.path().to_path_buf()]);
+        (t, fs)
+    }
+
+    #[test]
+    fn finds_imports_anywhere_in_the_module() {
+        let src = "import os, a.b as c\nfrom x import y\n\ndef f():\n    import lazy\n\ntry:\n    import fast\nexcept ImportError:\n    fast = None\nif TYPE_CHECKING:\n    from typing_only import T\nclass K:\n    def m(self):\n        from . import sib\n        from ..up import z\n";
+        let found: Vec<(u32, String)> = parse_imports(src, "m.py")
+            .into_iter()
+            .map(|(l, m, _)| (l, m))
+            .collect();
+        for want in ["os", "a.b", "x", "lazy", "fast", "typing_only"] {
+            assert!(found.contains(&(0, want.to_string())), "{want}: {found:?}");
+        }
+        assert!(found.contains(&(1, String::new())));
+        assert!(found.contains(&(2, "up".to_string())));
+        assert!(
+            parse_imports("def (:", "bad.py").is_empty(),
+            "unparsable imports nothing"
+        );
+    }
+
+    #[test]
+    fn resolves_stdlib_packages_extensions_relative_and_metadata() {
+        let lib = "/usr/lib/python3.11";
+        let site = "/usr/lib/python3/dist-packages";
+        let (_t, fs) = tree(&[
+            (&format!("{lib}/csv.py"), "import re\n"),
+            (&format!("{lib}/re/__init__.py"), "from . import _parser\n"),
+            (&format!("{lib}/re/_parser.py"), ""),
+            (&format!("{lib}/__pycache__/csv.cpython-311.pyc"), ""),
+            (&format!("{lib}/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"), ""),
+            (&format!("{lib}/sqlite3/__init__.py"), "from sqlite3.dbapi2 import *\n"),
+            (&format!("{lib}/sqlite3/dbapi2.py"), "from _sqlite3 import *\n"),
+            (&format!("{site}/requests/__init__.py"), ""),
+            (&format!("{site}/requests-2.28.1.egg-info/top_level.txt"), "requests\n"),
+            (&format!("{site}/requests-2.28.1.egg-info/PKG-INFO"), ""),
+            (&format!("{site}/nspkg/part/mod.py"), ""),
+            ("/srv/app/app.py", "import helpers, csv\nimport requests\nimport nspkg.part.mod\nimport nothere.sub\nimport sys\n\ndef f():\n    import sqlite3\n"),
+            ("/srv/app/helpers.py", ""),
+        ]);
+        let mut py = Python::default();
+        let got = py.imports(&fs, "/srv/app/app.py");
+        for want in [
+            "/srv/app/helpers.py".to_string(),
+            format!("{lib}/csv.py"),
+            format!("{lib}/sqlite3/__init__.py"),
+            format!("{site}/requests/__init__.py"),
+            format!("{site}/requests-2.28.1.egg-info/PKG-INFO"),
+            format!("{site}/nspkg/part/mod.py"),
+        ] {
+            assert!(got.kept.contains(&want), "{want} not in {:?}", got.kept);
+        }
+        assert_eq!(got.missing, ["nothere.sub"], "sys is built in");
+        let csv = py.imports(&fs, &format!("{lib}/csv.py"));
+        assert!(csv.kept.contains(&format!("{lib}/re/__init__.py")));
+        assert!(csv
+            .kept
+            .contains(&format!("{lib}/__pycache__/csv.cpython-311.pyc")));
+        let re = py.imports(&fs, &format!("{lib}/re/__init__.py"));
+        assert_eq!(re.kept, [format!("{lib}/re/_parser.py")], "relative import");
+        let dbapi = py.imports(&fs, &format!("{lib}/sqlite3/dbapi2.py"));
+        assert_eq!(
+            dbapi.kept,
+            [format!(
+                "{lib}/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"
+            )],
+            "native extension"
+        );
+    }
+
+    #[test]
+    fn a_pyc_leads_to_its_source() {
+        let (_t, fs) = tree(&[
+            ("/app/m.py", ""),
+            ("/app/__pycache__/m.cpython-311.pyc", ""),
+        ]);
+        let got = Python::default().imports(&fs, "/app/__pycache__/m.cpython-311.pyc");
+        assert_eq!(got.kept, ["/app/m.py"]);
+    }
+}

@@ -1,0 +1,46 @@
+//! Issue #9: a Node service slimmed with only `GET /` still reads its data
+//! file per request, formats with Intl (ICU), and requires a module lazily,
+//! with and without its seccomp profile.
+use slim_tests::*;
+
+#[test]
+fn node_service_keeps_working_beyond_the_probe() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("node-svc");
+    let tag = Tag::new("node-svc");
+    let dir = TempDir::new("keep-node");
+    let r = build(&image, &tag, &dir, &[]);
+    let size = r["result"]["size_bytes"].as_u64().unwrap();
+    eprintln!("node-svc: {} -> {size} bytes", r["source"]["size_bytes"]);
+    for (mode, extra) in run_modes(&dir) {
+        let (c, port) = serve(&tag.0, 3000, &extra);
+        assert_eq!(
+            http_get(port, "/").1.trim(),
+            "hello from node-svc",
+            "{mode}"
+        );
+        let get = |path: &str| {
+            http_once(port, path)
+                .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", c.logs()))
+        };
+        assert_eq!(
+            get("/quote?n=1"),
+            (200, "small and safe\n".into()),
+            "{mode}"
+        );
+        let (code, intl) = get("/intl");
+        assert_eq!(code, 200, "{mode}: {intl}");
+        assert!(
+            intl.contains("Juli 2026") && intl.contains("21:00"),
+            "{mode}: {intl}"
+        );
+        assert!(intl.contains('€'), "{mode}: {intl}");
+        assert_eq!(get("/report").1.trim(), "report: { ok: true }", "{mode}");
+    }
+    assert_eq!(
+        kept(&r, "/srv/node/data/quotes.json").unwrap()["rule"],
+        "app-files"
+    );
+}
