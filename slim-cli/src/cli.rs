@@ -82,6 +82,10 @@ pub struct BuildArgs {
     /// safe (also state, app files, on-demand data and language imports).
     #[arg(long, value_enum, default_value_t = KeepMode::Safe)]
     pub keep: KeepMode,
+    /// With --keep safe, skip the language closure (what kept Python code
+    /// can import); keep-rules still apply.
+    #[arg(long)]
+    pub no_imports: bool,
     /// Extra keep-rules (TOML, the format `slim rules` describes); repeatable.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,

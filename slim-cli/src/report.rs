@@ -43,8 +43,8 @@ pub struct KeptPath {
     pub path: String,
     pub reason: crate::rebuild::closure::Reason,
     /// The keep-rule (or `import:LANG`) that brought it in, directly or as
-    /// a dependency of what it kept; absent for the trace's own closure.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// a dependency of what it kept; `trace` for the trace's own closure,
+    /// `include` for --include-path/--include-bin/--include-shell.
     pub rule: Option<String>,
     /// The file whose import kept it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +62,11 @@ pub struct KeepSummary {
     pub rules: BTreeMap<String, crate::rebuild::closure::RuleUse>,
     /// Bytes of regular files kept by rules and imports, all together.
     pub rule_bytes: u64,
+    /// Bytes of the files the container opened or executed, with their ELF
+    /// closure: no file-level selection goes below it.
+    pub lower_bound_bytes: u64,
+    /// Files written empty because they were only listed (minimal mode).
+    pub placeholders: usize,
     /// Imports no file of the image provides (`file: module`).
     pub unresolved_imports: Vec<String>,
 }
@@ -150,16 +155,20 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         ));
     }
     if let Some(k) = &r.keep {
-        let mut by: Vec<(&String, &crate::rebuild::closure::RuleUse)> =
-            k.rules.iter().filter(|(_, u)| u.bytes > 0).collect();
+        let mut by: Vec<(&String, &crate::rebuild::closure::RuleUse)> = k
+            .rules
+            .iter()
+            .filter(|(n, u)| u.bytes > 0 && *n != "trace" && *n != "include")
+            .collect();
         by.sort_by_key(|(_, u)| std::cmp::Reverse(u.bytes));
         let parts: Vec<String> = by
             .iter()
             .map(|(n, u)| format!("{n} {}", mb(u.bytes)))
             .collect();
         s.push_str(&format!(
-            "keep {}: rules and imports added {}{}\n",
+            "keep {}: lower bound {} (files opened or run, with their libraries); rules and imports added {}{}\n",
             k.mode,
+            mb(k.lower_bound_bytes),
             mb(k.rule_bytes),
             if parts.is_empty() {
                 String::new()

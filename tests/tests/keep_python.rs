@@ -108,3 +108,36 @@ fn python_minimal_breaks_where_the_rules_are_off() {
         );
     }
 }
+
+#[test]
+fn python_without_the_language_closure_loses_a_lazily_imported_package() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("py-web");
+    let tag = Tag::new("py-web-noimp");
+    let dir = TempDir::new("keep-python-noimp");
+    let r = build(&image, &tag, &dir, &["--no-imports"]);
+    assert_eq!(r["keep"]["mode"], "safe");
+    assert!(
+        r["keep"]["rules"].get("import:python").is_none(),
+        "{}",
+        r["keep"]
+    );
+    let (c, port) = serve(&tag.0, 8080, &[]);
+    assert_eq!(http_get(port, "/").0, 200);
+    // Keep-rules alone keep the zone data; only the import closure finds
+    // the sqlite3 package that app.py imports inside a handler.
+    assert_eq!(
+        http_once(port, "/time?tz=America/New_York").map(|g| g.0),
+        Some(200)
+    );
+    let db = http_once(port, "/db");
+    assert!(
+        db.as_ref().is_none_or(|g| g.0 != 200),
+        "{db:?}\n{}",
+        c.logs()
+    );
+    // (An empty sqlite3 directory imports as a namespace package.)
+    assert!(c.logs().contains("sqlite3"), "{}", c.logs());
+}

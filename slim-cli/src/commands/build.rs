@@ -98,6 +98,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         include_bins: args.include_bin.clone(),
         include_shell: args.include_shell,
         excludes: args.exclude.clone(),
+        opened: with(&[Access::Open, Access::Create, Access::Write, Access::Exec]),
+        placeholders: args.keep == KeepMode::Minimal,
     };
     let safe = args.keep == KeepMode::Safe;
     let compiled = rules::load(&args.rules)?
@@ -105,7 +107,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         .filter(|r| safe || r.level == rules::Level::Required)
         .map(rules::Compiled::new)
         .collect::<Result<Vec<_>>>()?;
-    let mut resolvers = if safe {
+    let mut resolvers = if safe && !args.no_imports {
         closure::default_resolvers()
     } else {
         Vec::new()
@@ -120,9 +122,10 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
 
     steps.step("layer", "writing the layer");
     let kept = selection.kept.clone();
+    let placeholders = selection.placeholders.clone();
     let (layer_bytes, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
         let mut out = Vec::new();
-        let stats = layer::write(&fs, &kept, &mut out)?;
+        let stats = layer::write(&fs, &kept, &placeholders, &mut out)?;
         Ok((out, stats))
     })
     .await??;
@@ -148,7 +151,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         .map(|(p, k)| KeptPath {
             path: p.clone(),
             reason: k.reason,
-            rule: k.rule.as_deref().map(str::to_string),
+            rule: Some(k.rule.as_deref().unwrap_or("trace").to_string()),
             from: k.from.as_deref().map(str::to_string),
         })
         .collect();
@@ -159,7 +162,14 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     report.keep = Some(KeepSummary {
         mode: if safe { "safe" } else { "minimal" },
         packages: selection.packages.unwrap_or(Manager::None),
-        rule_bytes: selection.rules.values().map(|u| u.bytes).sum(),
+        rule_bytes: selection
+            .rules
+            .iter()
+            .filter(|(name, _)| *name != "include")
+            .map(|(_, u)| u.bytes)
+            .sum(),
+        lower_bound_bytes: selection.lower_bound_bytes,
+        placeholders: stats.placeholders,
         rules: selection.rules,
         unresolved_imports: selection.unresolved_imports,
     });

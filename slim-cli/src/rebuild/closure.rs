@@ -69,6 +69,12 @@ pub struct Request {
     pub include_bins: Vec<String>,
     pub include_shell: bool,
     pub excludes: Vec<String>,
+    /// Paths it opened or executed (the lower bound's input).
+    pub opened: Vec<String>,
+    /// Write files that are only entries of a listed directory as empty
+    /// placeholders (`--keep minimal`): a listing still shows every name
+    /// and type, and no bytes are spent on contents nothing read.
+    pub placeholders: bool,
 }
 
 /// What one rule (or resolver) added: paths and bytes of regular files
@@ -91,6 +97,12 @@ pub struct Selection {
     pub unresolved_imports: Vec<String>,
     /// Syscalls fired rules add to the profile: name -> rule.
     pub syscalls: BTreeMap<String, String>,
+    /// Regular files kept only because a listed directory holds them, to
+    /// be written empty (`Request::placeholders`).
+    pub placeholders: std::collections::BTreeSet<String>,
+    /// Bytes of the files the container opened or executed, with their
+    /// ELF closure: what no file-level selection can go below.
+    pub lower_bound_bytes: u64,
 }
 
 const PATH_DIRS: [&str; 6] = [
@@ -212,13 +224,39 @@ struct Closer<'a> {
     sources: VecDeque<String>,
     warnings: Vec<String>,
     syscalls: BTreeMap<String, String>,
+    /// Paths kept only as the entry of a listed directory.
+    listed_only: HashSet<String>,
 }
 
 impl<'a> Closer<'a> {
+    fn new(fs: &'a LayerStack, db: PackageDb) -> Self {
+        Self {
+            fs,
+            db,
+            kept: BTreeMap::new(),
+            queue: VecDeque::new(),
+            scanned: HashSet::new(),
+            ld_cache: None,
+            current: None,
+            evidence: Vec::new(),
+            trees: HashSet::new(),
+            sources: VecDeque::new(),
+            warnings: Vec::new(),
+            syscalls: BTreeMap::new(),
+            listed_only: HashSet::new(),
+        }
+    }
+
     fn keep(&mut self, path: &str, reason: Reason) {
         if let Some(e) = self.kept.get_mut(path) {
             e.reason = e.reason.min(reason);
+            if reason != Reason::Listed {
+                self.listed_only.remove(path);
+            }
             return;
+        }
+        if reason == Reason::Listed {
+            self.listed_only.insert(path.to_string());
         }
         self.kept.insert(
             path.to_string(),
@@ -552,26 +590,14 @@ pub fn select(
     rules: &[Compiled],
     resolvers: &mut [Box<dyn Resolver>],
 ) -> Result<Selection> {
-    let mut c = Closer {
-        fs,
-        db: PackageDb::read(fs),
-        kept: BTreeMap::new(),
-        queue: VecDeque::new(),
-        scanned: HashSet::new(),
-        ld_cache: None,
-        current: None,
-        evidence: Vec::new(),
-        trees: HashSet::new(),
-        sources: VecDeque::new(),
-        warnings: Vec::new(),
-        syscalls: BTreeMap::new(),
-    };
+    let mut c = Closer::new(fs, PackageDb::read(fs));
     for p in &req.touched {
         c.resolve(p, Reason::Touched);
     }
     for d in &req.listed {
         c.keep_entries(d);
     }
+    c.current = Some(Arc::from("include"));
     for p in &req.include_paths {
         c.keep_tree(p, Reason::Include, false);
     }
@@ -588,6 +614,7 @@ pub fn select(
                 .push(format!("--include-bin {b}: not found in the image")),
         }
     }
+    c.current = None;
 
     let facts = c.facts(req);
     let mut evidence: Vec<String> = req.touched.clone();
@@ -633,8 +660,8 @@ pub fn select(
                 let found = r.imports(fs, &src);
                 c.current = Some(Arc::from(format!("import:{}", r.language())));
                 for imp in found.kept {
-                    if c.resolve(&imp, Reason::Import).is_some() {
-                        if let Some(k) = c.kept.get_mut(&imp) {
+                    if let Some(real) = c.resolve(&imp, Reason::Import) {
+                        if let Some(k) = c.kept.get_mut(&real) {
                             if k.reason == Reason::Import && k.from.is_none() {
                                 k.from = Some(Arc::from(src.as_str()));
                             }
@@ -683,7 +710,20 @@ pub fn select(
     }
     unresolved.sort();
     unresolved.dedup();
+    let placeholders = if req.placeholders {
+        c.listed_only
+            .iter()
+            .filter(|p| kept.contains_key(*p))
+            .filter(|p| fs.lookup(p).is_some_and(|f| f.meta.is_file()))
+            .cloned()
+            .collect()
+    } else {
+        Default::default()
+    };
+    let lower_bound_bytes = lower_bound(fs, &req.opened)?;
     Ok(Selection {
+        placeholders,
+        lower_bound_bytes,
         kept,
         warnings,
         rules: uses,
@@ -691,6 +731,21 @@ pub fn select(
         unresolved_imports: unresolved,
         syscalls: c.syscalls,
     })
+}
+
+/// Bytes of regular files among `opened` and their ELF/`#!` closure.
+fn lower_bound(fs: &LayerStack, opened: &[String]) -> Result<u64> {
+    let mut c = Closer::new(fs, PackageDb::empty());
+    for p in opened {
+        c.resolve(p, Reason::Touched);
+    }
+    c.close_dependencies()?;
+    Ok(c.kept
+        .keys()
+        .filter_map(|p| fs.lookup(p))
+        .filter(|f| f.meta.is_file())
+        .map(|f| f.meta.len())
+        .sum())
 }
 
 /// The language resolvers of safe mode.
@@ -1009,5 +1064,40 @@ mod tests {
             "{:?}",
             sel.kept.keys()
         );
+    }
+
+    #[test]
+    fn minimal_writes_listed_only_files_as_placeholders_and_measures_the_floor() {
+        let (_t, fs) = image();
+        let req = Request {
+            touched: vec!["/app/run.sh".into()],
+            opened: vec!["/app/run.sh".into()],
+            listed: vec!["/app".into(), "/app/data".into()],
+            placeholders: true,
+            ..Default::default()
+        };
+        let sel = select(&fs, &req).unwrap();
+        // a is only listed: a placeholder; run.sh was used: whole.
+        assert!(
+            sel.placeholders.contains("/app/data/a"),
+            "{:?}",
+            sel.placeholders
+        );
+        assert!(!sel.placeholders.contains("/app/run.sh"));
+        assert!(
+            !sel.placeholders.contains("/app/data"),
+            "directories stay directories"
+        );
+        // The floor: run.sh, its #! interpreter ls, and ls's libraries.
+        let ls = fs::metadata("/bin/ls").unwrap().len();
+        assert!(sel.lower_bound_bytes > ls, "{}", sel.lower_bound_bytes);
+        let safe = select_safe(
+            &fs,
+            &Request {
+                placeholders: false,
+                ..req
+            },
+        );
+        assert!(safe.placeholders.is_empty());
     }
 }

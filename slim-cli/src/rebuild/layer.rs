@@ -3,7 +3,7 @@
 //! file capabilities), and nothing that varies between runs, so the same
 //! image and trace give the same bytes and the same digest.
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fs::File,
     io::Write,
     os::unix::fs::{FileTypeExt, MetadataExt},
@@ -21,14 +21,19 @@ use super::rootfs::LayerStack;
 pub struct LayerStats {
     pub entries: usize,
     pub file_bytes: u64,
+    /// Files written empty (entries of listed directories, minimal mode).
+    pub placeholders: usize,
 }
 
 const CAPABILITY_XATTR: &str = "security.capability";
 
 /// Writes the tar of `kept` (image paths) to `out`.
+/// Regular files in `placeholders` are written empty (same name, mode,
+/// owner and time).
 pub fn write<W: Write, V>(
     fs: &LayerStack,
     kept: &BTreeMap<String, V>,
+    placeholders: &BTreeSet<String>,
     out: W,
 ) -> Result<LayerStats> {
     let mut tar = Builder::new(out);
@@ -81,6 +86,13 @@ pub fn write<W: Write, V>(
                 links.insert(key, name.to_string());
             }
             h.set_entry_type(EntryType::Regular);
+            if placeholders.contains(path) {
+                tar.append_data(&mut h, name, std::io::empty())
+                    .with_context(ctx)?;
+                stats.placeholders += 1;
+                stats.entries += 1;
+                continue;
+            }
             h.set_size(meta.len());
             let file = File::open(&found.host).with_context(ctx)?;
             tar.append_data(&mut h, name, file).with_context(ctx)?;
@@ -149,7 +161,7 @@ mod tests {
             return;
         }
         let mut out = Vec::new();
-        write(&fs, &kept, &mut out).unwrap();
+        write(&fs, &kept, &BTreeSet::new(), &mut out).unwrap();
         let mut ar = tar::Archive::new(out.as_slice());
         let mut found = None;
         for e in ar.entries().unwrap() {
@@ -171,8 +183,8 @@ mod tests {
         let (_t, fs, kept) = sample();
         let mut one = Vec::new();
         let mut two = Vec::new();
-        write(&fs, &kept, &mut one).unwrap();
-        write(&fs, &kept, &mut two).unwrap();
+        write(&fs, &kept, &BTreeSet::new(), &mut one).unwrap();
+        write(&fs, &kept, &BTreeSet::new(), &mut two).unwrap();
         assert_eq!(one, two);
         let mut ar = tar::Archive::new(one.as_slice());
         let entries: Vec<(String, EntryType)> = ar

@@ -137,6 +137,15 @@ pub struct Python {
     search: Option<Vec<String>>,
     /// Per site directory: top-level name -> metadata directories.
     dists: HashMap<String, HashMap<String, Vec<String>>>,
+    /// Directory listings, read once.
+    listings: HashMap<String, std::sync::Arc<Listing>>,
+}
+
+/// One directory's entries, split into directories and the rest.
+#[derive(Default)]
+struct Listing {
+    dirs: BTreeSet<String>,
+    files: BTreeSet<String>,
 }
 
 /// The import statements of one module.
@@ -280,22 +289,60 @@ impl Python {
         self.search.as_deref().unwrap_or_default()
     }
 
-    /// The file or directory of module `name` directly in `dir`.
-    fn find_in(fs: &LayerStack, dir: &str, name: &str) -> Option<String> {
-        let pkg = join(dir, name);
-        if is_dir(fs, &pkg) {
-            let init = join(&pkg, "__init__.py");
-            return Some(if is_file(fs, &init) { init } else { pkg });
+    /// The names in `dir` and which of them are directories, read once.
+    fn listing(&mut self, fs: &LayerStack, dir: &str) -> std::sync::Arc<Listing> {
+        if let Some(l) = self.listings.get(dir) {
+            return l.clone();
         }
-        let py = format!("{pkg}.py");
-        if is_file(fs, &py) {
-            return Some(py);
+        let mut l = Listing::default();
+        if let Some(real) = resolve_path(fs, dir) {
+            for name in fs.read_dir(&real) {
+                let path = join(&real, &name);
+                match fs.lookup(&path) {
+                    Some(f) if f.meta.is_dir() => {
+                        l.dirs.insert(name);
+                    }
+                    Some(f) if f.meta.file_type().is_symlink() => {
+                        if is_dir(fs, &path) {
+                            l.dirs.insert(name);
+                        } else {
+                            l.files.insert(name);
+                        }
+                    }
+                    Some(_) => {
+                        l.files.insert(name);
+                    }
+                    None => {}
+                }
+            }
+        }
+        let l = std::sync::Arc::new(l);
+        self.listings.insert(dir.to_string(), l.clone());
+        l
+    }
+
+    /// The file or directory of module `name` directly in `dir`.
+    fn find_in(&mut self, fs: &LayerStack, dir: &str, name: &str) -> Option<String> {
+        let here = self.listing(fs, dir);
+        if here.dirs.contains(name) {
+            let pkg = join(dir, name);
+            let inside = self.listing(fs, &pkg);
+            return Some(if inside.files.contains("__init__.py") {
+                join(&pkg, "__init__.py")
+            } else {
+                pkg
+            });
+        }
+        let py = format!("{name}.py");
+        if here.files.contains(&py) {
+            return Some(join(dir, &py));
         }
         // Native extensions: name.cpython-311-x86_64-linux-gnu.so, name.abi3.so, name.so.
-        fs.read_dir(dir)
-            .into_iter()
-            .find(|n| n.starts_with(&format!("{name}.")) && n.ends_with(".so"))
-            .map(|n| join(dir, &n))
+        let prefix = format!("{name}.");
+        here.files
+            .iter()
+            .find(|n| n.starts_with(&prefix) && n.ends_with(".so"))
+            .map(|n| join(dir, n))
     }
 
     /// The directory a resolved module lives in as a package (for its submodules).
@@ -306,17 +353,23 @@ impl Python {
     /// Resolves dotted `module` from the roots; returns every file of the
     /// chain (`a/__init__.py`, `a/b/__init__.py`, `a/b/c.py`) and the root
     /// it was found in, or None.
-    fn resolve(fs: &LayerStack, roots: &[String], module: &str) -> Option<(Vec<String>, String)> {
+    fn resolve(
+        &mut self,
+        fs: &LayerStack,
+        roots: &[String],
+        module: &str,
+    ) -> Option<(Vec<String>, String)> {
         let mut parts = module.split('.');
         let first = parts.next()?;
         for root in roots {
-            let Some(mut cur) = Self::find_in(fs, root, first) else {
+            let Some(mut cur) = self.find_in(fs, root, first) else {
                 continue;
             };
             let mut chain = vec![cur.clone()];
             let mut ok = true;
             for part in parts.clone() {
-                match Self::find_in(fs, Self::package_dir(&cur), part) {
+                let pkg = Self::package_dir(&cur).to_string();
+                match self.find_in(fs, &pkg, part) {
                     Some(next) => {
                         chain.push(next.clone());
                         cur = next;
@@ -336,17 +389,18 @@ impl Python {
     }
 
     /// `__pycache__` entries of a module file (every interpreter version).
-    fn pycache(fs: &LayerStack, file: &str) -> Vec<String> {
+    fn pycache(&mut self, fs: &LayerStack, file: &str) -> Vec<String> {
         let Some(stem) = file.strip_suffix(".py") else {
             return Vec::new();
         };
         let dir = parent(file);
         let base = &stem[dir.len() + usize::from(dir != "/")..];
         let cache = join(dir, "__pycache__");
-        fs.read_dir(&cache)
-            .into_iter()
+        self.listing(fs, &cache)
+            .files
+            .iter()
             .filter(|n| n.starts_with(&format!("{base}.")) && n.ends_with(".pyc"))
-            .map(|n| join(&cache, &n))
+            .map(|n| join(&cache, n))
             .collect()
     }
 
@@ -422,7 +476,8 @@ impl Resolver for Python {
             }
             return out;
         }
-        out.kept.extend(Self::pycache(fs, path));
+        let cached = self.pycache(fs, path);
+        out.kept.extend(cached);
         let Some(source) = read(fs, path) else {
             return out;
         };
@@ -445,20 +500,20 @@ impl Resolver for Python {
             if prefix.is_empty() {
                 // `from . import a, b`: each name is a module of the package.
                 for n in &names {
-                    if let Some((chain, _)) = Self::resolve(fs, &base_roots, n) {
+                    if let Some((chain, _)) = self.resolve(fs, &base_roots, n) {
                         out.kept.extend(chain);
                     }
                 }
                 continue;
             }
             let top = prefix.split('.').next().unwrap_or(&prefix);
-            match Self::resolve(fs, &base_roots, &prefix) {
+            match self.resolve(fs, &base_roots, &prefix) {
                 Some((chain, root)) => {
                     let pkg = Self::package_dir(chain.last().unwrap()).to_string();
                     out.kept.extend(chain);
                     // `from pkg import name`: name may be a submodule.
                     for n in names.iter().filter(|n| *n != "*") {
-                        if let Some(sub) = Self::find_in(fs, &pkg, n) {
+                        if let Some(sub) = self.find_in(fs, &pkg, n) {
                             out.kept.push(sub);
                         }
                     }
