@@ -38,9 +38,41 @@ fn node_service_keeps_working_beyond_the_probe() {
         );
         assert!(intl.contains('€'), "{mode}: {intl}");
         assert_eq!(get("/report").1.trim(), "report: { ok: true }", "{mode}");
+        assert_eq!(
+            get("/semver").1.trim(),
+            "satisfies=true max=1.5.2",
+            "{mode}"
+        );
     }
     assert_eq!(
         kept(&r, "/srv/node/data/quotes.json").unwrap()["rule"],
         "app-files"
+    );
+    let semver = kept(&r, "/usr/share/nodejs/semver/index.js").expect("semver kept");
+    assert_eq!(semver["rule"], "import:javascript");
+    assert_eq!(semver["from"], "/srv/node/server.js");
+}
+
+#[test]
+fn node_without_the_language_closure_loses_a_lazily_required_package() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("node-svc");
+    let tag = Tag::new("node-svc-noimp");
+    let dir = TempDir::new("keep-node-noimp");
+    build(&image, &tag, &dir, &["--no-imports"]);
+    let (c, port) = serve(&tag.0, 3000, &[]);
+    assert_eq!(http_get(port, "/").0, 200);
+    let got = http_once(port, "/semver");
+    assert!(
+        got.as_ref().is_none_or(|g| g.0 != 200),
+        "{got:?}\n{}",
+        c.logs()
+    );
+    assert!(
+        c.logs().contains("Cannot find module 'semver'"),
+        "{}",
+        c.logs()
     );
 }

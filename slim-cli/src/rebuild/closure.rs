@@ -226,6 +226,9 @@ struct Closer<'a> {
     syscalls: BTreeMap<String, String>,
     /// Paths kept only as the entry of a listed directory.
     listed_only: HashSet<String>,
+    /// The `unless` globs of the rule being applied: no path it brings
+    /// in through a tree matches them.
+    unless: Option<globset::GlobSet>,
 }
 
 impl<'a> Closer<'a> {
@@ -244,6 +247,7 @@ impl<'a> Closer<'a> {
             warnings: Vec::new(),
             syscalls: BTreeMap::new(),
             listed_only: HashSet::new(),
+            unless: None,
         }
     }
 
@@ -415,6 +419,9 @@ impl<'a> Closer<'a> {
             let Some(f) = self.fs.lookup(&child) else {
                 continue;
             };
+            if self.unless.as_ref().is_some_and(|u| u.is_match(&child)) {
+                continue;
+            }
             if f.meta.is_dir() {
                 self.keep_tree(&child, reason, unowned);
             } else if unowned && self.db.owns(&child) {
@@ -478,7 +485,9 @@ impl<'a> Closer<'a> {
             KeepKind::Unowned => self.keep_tree(path, Reason::Rule, true),
             KeepKind::Glob => {
                 for p in self.glob_paths(path)? {
-                    self.resolve(&p, Reason::Rule);
+                    if !rule.excluded(&p) {
+                        self.resolve(&p, Reason::Rule);
+                    }
                 }
             }
             KeepKind::Bin => match self.find_in_path(path) {
@@ -497,6 +506,7 @@ impl<'a> Closer<'a> {
 
     fn fire(&mut self, rule: &Compiled, facts: &Facts, matched: Option<&str>) -> Result<()> {
         self.current = Some(Arc::from(rule.rule.name.as_str()));
+        self.unless = Some(rule.unless_set());
         for s in &rule.rule.keep.syscalls {
             self.syscalls
                 .entry(s.clone())
@@ -514,6 +524,7 @@ impl<'a> Closer<'a> {
             }
         }
         self.current = None;
+        self.unless = None;
         Ok(())
     }
 

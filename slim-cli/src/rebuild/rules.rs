@@ -284,6 +284,11 @@ impl Compiled {
         self.executed.is_match(path)
     }
 
+    /// The `unless` globs, for the paths a tree brings in.
+    pub fn unless_set(&self) -> GlobSet {
+        self.unless.clone()
+    }
+
     /// Whether an expanded entry is excluded by `unless`.
     pub fn excluded(&self, path: &str) -> bool {
         self.unless.is_match(path)

@@ -6,6 +6,7 @@
 //!
 //! Adding Ruby, PHP or Perl is one more module implementing [`Resolver`]
 //! and one line in [`all`].
+mod javascript;
 mod python;
 
 use super::rootfs::LayerStack;
@@ -31,5 +32,8 @@ pub trait Resolver: Send {
 
 /// Every language resolver slim has.
 pub fn all() -> Vec<Box<dyn Resolver>> {
-    vec![Box::new(python::Python::default())]
+    vec![
+        Box::new(python::Python::default()),
+        Box::new(javascript::JavaScript),
+    ]
 }
