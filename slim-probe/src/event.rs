@@ -13,6 +13,8 @@ pub(crate) struct Event {
     pub arg: u64,
     pub ppid: u32,
     pub flags: u32,
+    /// Which of the call's paths this is (`ROLE_OPENED`: the opened file).
+    pub role: u32,
     pub comm: String,
     pub uts: String,
     /// The path as the task passed it (or the kernel's exec filename).
@@ -53,6 +55,7 @@ pub(crate) fn decode(rec: &[u8]) -> Option<Event> {
         arg: h.arg,
         ppid: h.ppid,
         flags: h.flags,
+        role: h.role,
         comm: cstr(&h.comm),
         uts: cstr(&h.uts),
         path,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use slim_ebpf_common::{
     Counter, EventKind, SyscallBits, COUNTERS, FLAG_BASE_FAILED, FLAG_BASE_OUTSIDE_ROOT,
-    FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED,
+    FLAG_BASE_TRUNCATED, FLAG_PATH_FAULT, FLAG_PATH_TRUNCATED, ROLE_OPENED,
 };
 
 use crate::{
@@ -122,6 +122,11 @@ pub(crate) fn assemble(
             stats.lose("path_too_long", 1);
             continue;
         }
+        // An open that resolved to no file of the filesystem (a pipe or a
+        // socket behind /dev/stdout or /proc/self/fd/N) names no image path.
+        if ev.role == ROLE_OPENED && ev.flags & FLAG_BASE_OUTSIDE_ROOT != 0 {
+            continue;
+        }
         if ev.flags & (FLAG_BASE_FAILED | FLAG_BASE_TRUNCATED | FLAG_BASE_OUTSIDE_ROOT) != 0 {
             // Failed calls with an unusable dirfd (EBADF) name no file.
             if !failed {
@@ -227,6 +232,7 @@ mod tests {
             arg: 0,
             ppid: 0,
             flags: if base.is_empty() { 0 } else { FLAG_BASE },
+            role: 0,
             comm: "app".into(),
             uts: String::new(),
             path: Some(path.into()),
@@ -301,5 +307,25 @@ mod tests {
         }
         let t = assemble(&[], 7, Some(bits), &Counters::default(), Arch::X86_64);
         assert_eq!(t.syscalls, ["exit", "exit_group", "read", "syncfs"]);
+    }
+
+    #[test]
+    fn an_open_resolves_to_the_file_the_kernel_opened() {
+        let link = ev(EventKind::Path, 257, 0, "/tmp/v", &[]);
+        let mut opened = ev(EventKind::Path, 257, 0, "", &["debian_version", "etc"]);
+        opened.role = ROLE_OPENED;
+        let mut pipe = ev(EventKind::Path, 257, 0, "", &[]);
+        pipe.role = ROLE_OPENED;
+        pipe.flags = FLAG_BASE_OUTSIDE_ROOT;
+        let t = assemble(
+            &[link, opened, pipe],
+            7,
+            None,
+            &Counters::default(),
+            Arch::X86_64,
+        );
+        let paths: Vec<_> = t.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/etc/debian_version", "/tmp/v"]);
+        assert_eq!(t.events.dropped, 0, "a pipe behind an open is no loss");
     }
 }

@@ -380,3 +380,30 @@ pub fn serve(image: &str, port: u16, extra: &[String]) -> (Container, u16) {
     let host = c.port(port);
     (c, host)
 }
+
+/// A new image: `base` with `changes` (Dockerfile instructions, as
+/// `docker commit --change` takes them), tagged uniquely, removed on drop.
+pub fn derive(base: &str, name: &str, changes: &[&str]) -> Tag {
+    let tag = Tag::new(name);
+    let created = Command::new("docker")
+        .args(["create", base])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "docker create {base}");
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let mut args = vec!["commit".to_string()];
+    for c in changes {
+        args.push("--change".into());
+        args.push(c.to_string());
+    }
+    args.push(id.clone());
+    args.push(tag.0.clone());
+    let out = Command::new("docker").args(&args).output().unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert!(
+        out.status.success(),
+        "docker commit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag
+}

@@ -89,6 +89,10 @@ impl EventKind {
 }
 
 /// `EventHeader::flags`: the user-space path could not be read (a fault).
+/// `EventHeader::role` of the file an open resolved to, walked from the
+/// fd it returned: the path after every symlink, as the kernel saw it.
+pub const ROLE_OPENED: u32 = 2;
+
 pub const FLAG_PATH_FAULT: u32 = 1;
 /// The path is relative: `base_len` bytes of directory names follow it.
 pub const FLAG_BASE: u32 = 1 << 1;
@@ -124,7 +128,8 @@ pub struct EventHeader {
     pub ppid: u32,
     /// `FLAG_*` bits.
     pub flags: u32,
-    /// 0 for a syscall's first path, 1 for its second (rename, link).
+    /// 0 for a syscall's first path, 1 for its second (rename, link),
+    /// [`ROLE_OPENED`] for the file an open resolved to.
     pub role: u32,
     pub path_len: u32,
     pub base_len: u32,

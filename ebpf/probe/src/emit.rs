@@ -154,7 +154,8 @@ fn emit(call: &PathCall) -> Result<(), i64> {
         }
         // An empty path with AT_EMPTY_PATH is about an fd already opened
         // (glibc's fstat): its open was recorded, the event adds nothing.
-        if path_len == 1 && arg & AT_EMPTY_PATH != 0 {
+        // (Not the walk of an opened fd: its `arg` holds open flags.)
+        if path_len == 1 && source != FROM_FD && arg & AT_EMPTY_PATH != 0 {
             return Ok(());
         }
         // SAFETY: path_len >= 1, so data[0] was written.

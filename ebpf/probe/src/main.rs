@@ -48,8 +48,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use slim_ebpf_common::{
-    Counter, EventKind, Layout, NsKey, SyscallBits, AT_FDCWD, HEADER_SIZE, SECCOMP_MODE_FILTER,
-    SYSCALL_BITS, SYSCALL_WORDS,
+    Counter, EventKind, Layout, NsKey, SyscallBits, AT_FDCWD, HEADER_SIZE, ROLE_OPENED,
+    SECCOMP_MODE_FILTER, SYSCALL_BITS, SYSCALL_WORDS,
 };
 
 use crate::{
@@ -194,6 +194,7 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     if unsafe { TRACKED.get(&tid) }.is_none() {
         return Ok(());
     }
+    let fd = ret;
     // Only failure and its errno matter: a successful call's value (an fd, a
     // byte count) would make every repeat of it look new.
     let ret = ret.min(0);
@@ -236,6 +237,15 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
         path,
     };
     emit_path(&call);
+    // The file the kernel actually opened, after every symlink as it was at
+    // that moment (one the app made at run time too): walked from the new fd.
+    if syscalls::opens_file(nr) && fd >= 0 {
+        call.role = ROLE_OPENED;
+        call.source = FROM_FD;
+        call.dirfd = fd as i32;
+        call.path = 0;
+        emit_path(&call);
+    }
     if spec.path2 >= 0 {
         call.role = 1;
         call.dirfd = if spec.dirfd2 >= 0 {

@@ -59,6 +59,20 @@ pub fn is_file_syscall(nr: u64) -> bool {
     nr < 512 && FILE_SYSCALLS[(nr >> 6) as usize & 7] & (1 << (nr & 63)) != 0
 }
 
+/// Whether a successful call returns a new fd for a file it opened by path
+/// (open, openat, openat2, creat).
+#[cfg(bpf_target_arch = "x86_64")]
+#[inline(always)]
+pub const fn opens_file(nr: u64) -> bool {
+    matches!(nr, 2 | 257 | 437 | 85)
+}
+
+#[cfg(bpf_target_arch = "aarch64")]
+#[inline(always)]
+pub const fn opens_file(nr: u64) -> bool {
+    matches!(nr, 56 | 437)
+}
+
 #[cfg(bpf_target_arch = "x86_64")]
 pub const EXECVE: u64 = 59;
 #[cfg(bpf_target_arch = "x86_64")]
