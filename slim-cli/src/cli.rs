@@ -204,10 +204,12 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "probe|exit|SECONDS", value_parser = parse_continue_after)]
     pub continue_after: Option<ContinueAfter>,
     /// Seconds the app gets to stop after its stop signal before it is killed.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(0..=3600))]
     pub stop_timeout: i64,
     /// Seconds to wait for the app to answer HTTP before failing.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub ready_timeout: u64,
     /// Accept a trace with lost events instead of failing (they are reported).
     #[arg(long)]
@@ -239,8 +241,12 @@ fn parse_continue_after(s: &str) -> Result<ContinueAfter, String> {
         "exit" => Ok(ContinueAfter::Exit),
         n => n
             .parse()
+            .ok()
+            .filter(|s| *s <= 86400)
             .map(ContinueAfter::Seconds)
-            .map_err(|_| format!("expected probe, exit or a number of seconds, not {n:?}")),
+            .ok_or_else(|| {
+                format!("expected probe, exit or a number of seconds up to 86400, not {n:?}")
+            }),
     }
 }
 
@@ -318,6 +324,19 @@ mod tests {
             "[",
         ]);
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn timeouts_out_of_range_are_rejected_when_parsed() {
+        for (flag, value) in [
+            ("--ready-timeout", "18446744073709551615"),
+            ("--ready-timeout", "0"),
+            ("--stop-timeout", "-1"),
+            ("--continue-after", "18446744073709551615"),
+        ] {
+            let r = Cli::try_parse_from(["slim", "profile", "x", "--artifacts", "d", flag, value]);
+            assert!(r.is_err(), "{flag} {value}");
+        }
     }
 
     #[test]

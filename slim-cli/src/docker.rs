@@ -14,6 +14,69 @@ use bollard::{
 };
 use futures_util::StreamExt;
 
+/// Every container slim creates carries these: its run, and the pid of the
+/// slim process, so a later run can tell a dead run's leftovers.
+pub const SESSION_LABEL: &str = "slim.session";
+pub const PID_LABEL: &str = "slim.pid";
+/// The pid namespace the pid belongs to: a run in another namespace (slim
+/// in a container, another CI job) cannot be judged from here.
+pub const PIDNS_LABEL: &str = "slim.pidns";
+
+fn own_pidns() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the slim process `pid` still runs (a reused pid runs another
+/// program).
+fn slim_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slim")
+}
+
+/// Removes containers left by slim runs whose process is gone (killed,
+/// crashed); returns their names.
+pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {
+    use bollard::container::ListContainersOptions;
+    let filters = HashMap::from([("label", vec![SESSION_LABEL])]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .context("cannot list containers")?;
+    let mut reaped = Vec::new();
+    let pidns = own_pidns();
+    for c in list {
+        let labels = c.labels.unwrap_or_default();
+        if labels.get(PIDNS_LABEL).is_some_and(|ns| *ns != pidns) {
+            continue;
+        }
+        // Containers of slim versions before the pid label: their session
+        // name starts with the pid in hex.
+        let pid = labels
+            .get(PID_LABEL)
+            .and_then(|p| p.parse().ok())
+            .or_else(|| {
+                let s = labels.get(SESSION_LABEL)?;
+                u32::from_str_radix(s.get(..s.len().checked_sub(8)?)?, 16).ok()
+            });
+        if pid.is_some_and(slim_alive) {
+            continue;
+        }
+        let Some(id) = c.id else { continue };
+        remove(docker, &id).await?;
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| short(&id).to_string());
+        reaped.push(name.trim_start_matches('/').to_string());
+    }
+    Ok(reaped)
+}
+
 /// Image facts slim uses.
 #[derive(Debug, Clone)]
 pub struct ImageInfo {
@@ -98,10 +161,11 @@ pub async fn create(
         .collect();
     let config = Config {
         image: Some(image.to_string()),
-        labels: Some(HashMap::from([(
-            "slim.session".to_string(),
-            session.to_string(),
-        )])),
+        labels: Some(HashMap::from([
+            (SESSION_LABEL.to_string(), session.to_string()),
+            (PID_LABEL.to_string(), std::process::id().to_string()),
+            (PIDNS_LABEL.to_string(), own_pidns()),
+        ])),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
             // The Engine API takes the profile's JSON itself, not a path.

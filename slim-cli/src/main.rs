@@ -9,12 +9,27 @@ mod rebuild;
 mod report;
 mod seccomp;
 mod session;
+mod signals;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    // One line, not a backtrace: where and what, and that it is slim's bug.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("slim: bug{at}: {what} (please report it)");
+    }));
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
@@ -46,9 +61,12 @@ fn main() -> std::process::ExitCode {
                 Command::Rules(args) => commands::rules::run(args),
             }
         };
+        // A panic is a bug, but it must not leak containers either: it
+        // unwinds to here and cleanup runs as for any error.
+        let command = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(command));
         let result = tokio::select! {
-            r = command => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C); containers removed")),
+            r = command => r.unwrap_or_else(|_| Err(anyhow::anyhow!("internal error (see the line above); containers removed"))),
+            signal = signals::interrupted() => Err(anyhow::anyhow!("interrupted ({signal}); containers removed")),
         };
         cleanup.run().await;
         result

@@ -407,3 +407,22 @@ pub fn derive(base: &str, name: &str, changes: &[&str]) -> Tag {
     );
     tag
 }
+
+/// Starts `slim build IMAGE` with a 60 s host probe and waits until its
+/// container exists (for tests that interrupt it).
+pub fn start_slow_build(image: &str, dir: &TempDir, tag: &Tag) -> std::process::Child {
+    let child = Command::new(slim_bin())
+        .args(["build", image, "--tag", &tag.0, "--artifacts"])
+        .arg(&dir.0)
+        .args(["--host-exec", "sleep 60"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..150 {
+        if !slim_containers(image).is_empty() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("slim never started its container");
+}

@@ -71,6 +71,14 @@ pub async fn probe_image(
 ) -> Result<Probed> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     steps.step("inspect", "inspecting the image");
+    let reaped = docker::reap_leftovers(docker).await?;
+    if !reaped.is_empty() {
+        eprintln!(
+            "slim: warning: removed {} container(s) left by slim runs that died: {}",
+            reaped.len(),
+            reaped.join(", ")
+        );
+    }
     let info: ImageInfo = docker::inspect_image(docker, image).await?;
     let opts = Options {
         trace: true,
