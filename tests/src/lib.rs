@@ -411,7 +411,7 @@ pub fn derive(base: &str, name: &str, changes: &[&str]) -> Tag {
 /// Starts `slim build IMAGE` with a 60 s host probe and waits until its
 /// container exists (for tests that interrupt it).
 pub fn start_slow_build(image: &str, dir: &TempDir, tag: &Tag) -> std::process::Child {
-    let child = Command::new(slim_bin())
+    let mut child = Command::new(slim_bin())
         .args(["build", image, "--tag", &tag.0, "--artifacts"])
         .arg(&dir.0)
         .args(["--host-exec", "sleep 60"])
@@ -424,5 +424,7 @@ pub fn start_slow_build(image: &str, dir: &TempDir, tag: &Tag) -> std::process::
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("slim never started its container");
 }
