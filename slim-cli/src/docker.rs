@@ -246,6 +246,35 @@ pub fn catches(pid: u32, signal: i32) -> bool {
         .is_none_or(|mask| mask & (1u64 << (signal - 1)) != 0)
 }
 
+/// The ID of image `name`, if the engine has it.
+pub async fn image_id(docker: &Docker, name: &str) -> Option<String> {
+    docker.inspect_image(name).await.ok().and_then(|i| i.id)
+}
+
+/// Points `tag` back at `previous` (or removes it when there was none):
+/// undoes a load whose run failed afterwards.
+pub async fn restore_tag(docker: &Docker, tag: &str, previous: Option<&str>) -> Result<()> {
+    match previous {
+        Some(id) => {
+            let (repo, t) = match tag.rsplit_once(':') {
+                Some((r, t)) if !t.contains('/') => (r, t),
+                _ => (tag, "latest"),
+            };
+            docker
+                .tag_image(id, Some(bollard::image::TagImageOptions { repo, tag: t }))
+                .await
+                .with_context(|| format!("cannot point {tag} back at {}", short(id)))?;
+        }
+        None => {
+            docker
+                .remove_image(tag, None::<bollard::image::RemoveImageOptions>, None)
+                .await
+                .with_context(|| format!("cannot remove {tag} after the failure"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether the container runs, and its exit code once it stopped.
 pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
     let info = docker

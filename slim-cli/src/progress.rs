@@ -34,6 +34,11 @@ impl Steps {
     /// Ends the current step and starts `name`.
     pub fn step(&mut self, name: &'static str, message: &str) {
         self.end();
+        tracing::debug!(
+            step = name,
+            peak_rss_mb = crate::report::peak_rss_bytes() >> 20,
+            "step"
+        );
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
             None if !self.quiet => eprintln!("slim: {message}"),

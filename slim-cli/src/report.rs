@@ -1,5 +1,5 @@
 //! DIR/report.json and the short human summary printed at the end of a run.
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, io::Write, path::Path, time::Duration};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -36,6 +36,18 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,
+    /// Peak resident memory of slim itself, in bytes (getrusage).
+    pub peak_rss_bytes: u64,
+}
+
+/// slim's own peak resident set so far.
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    usage.ru_maxrss.max(0) as u64 * 1024
 }
 
 #[derive(Debug, Serialize)]
@@ -109,11 +121,37 @@ pub struct ContainerSummary {
     pub stopped_by: &'static str,
 }
 
+/// Writes DIR/NAME as pretty JSON, streamed into a temporary file in DIR
+/// and renamed into place: a failure (a full disk) leaves the old file or
+/// none, never a truncated one, and the error names the path.
 pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> {
     let path = dir.join(name);
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    write_atomically(&path, |out| {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })
+}
+
+/// Writes `path` through `fill` into a temporary file beside it, renamed
+/// into place only once everything was written and synced.
+pub fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> Result<()> {
+    let ctx = || format!("cannot write {}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".slim-")
+        .tempfile_in(dir)
+        .with_context(ctx)?;
+    let mut out = std::io::BufWriter::new(tmp.as_file());
+    fill(&mut out).with_context(ctx)?;
+    out.flush().with_context(ctx)?;
+    drop(out);
+    tmp.as_file().sync_all().with_context(ctx)?;
+    tmp.persist(path).map_err(|e| e.error).with_context(ctx)?;
+    Ok(())
 }
 
 fn mb(bytes: u64) -> String {

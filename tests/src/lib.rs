@@ -428,3 +428,42 @@ pub fn start_slow_build(image: &str, dir: &TempDir, tag: &Tag) -> std::process::
     let _ = child.wait();
     panic!("slim never started its container");
 }
+
+/// A new image: `base` after `sh -c SETUP` ran in it, with `changes`
+/// (`docker commit --change`), tagged uniquely, removed on drop.
+pub fn derive_after(base: &str, name: &str, setup: &str, changes: &[&str]) -> Tag {
+    let tag = Tag::new(name);
+    let cname = format!("{}-setup", tag.0.replace(':', "-"));
+    let run = Command::new("docker")
+        .args([
+            "run",
+            "--name",
+            &cname,
+            "--entrypoint",
+            "sh",
+            base,
+            "-c",
+            setup,
+        ])
+        .output()
+        .unwrap();
+    let mut args = vec!["commit".to_string()];
+    for c in changes {
+        args.push("--change".into());
+        args.push(c.to_string());
+    }
+    args.extend([cname.clone(), tag.0.clone()]);
+    let out = Command::new("docker").args(&args).output().unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &cname]).output();
+    assert!(
+        run.status.success(),
+        "setup {setup:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "docker commit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag
+}

@@ -123,83 +123,104 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     steps.step("layer", "writing the layer");
     let kept = selection.kept.clone();
     let placeholders = selection.placeholders.clone();
-    let (layer_bytes, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let mut out = Vec::new();
-        let stats = layer::write(&fs, &kept, &placeholders, &mut out)?;
-        Ok((out, stats))
+    let (layer_file, stats) = tokio::task::spawn_blocking(move || {
+        image::layer_file(|out| layer::write(&fs, &kept, &placeholders, out))
     })
     .await??;
-    let diff_id = image::sha256(&layer_bytes);
+    let diff_id = layer_file.info.digest.clone();
     let config_json = image::config_json(src, &diff_id)?;
 
     steps.step("load", &format!("loading {} into Docker", args.tag));
     if let Some(dir) = &args.output {
-        image::write_oci_layout(dir, &args.tag, &config_json, &layer_bytes, &diff_id)?;
-    }
-    let archive = image::docker_archive(&args.tag, &config_json, &layer_bytes, &diff_id)?;
-    image::load(&docker, archive).await?;
-    let result = docker::inspect_image(&docker, &args.tag).await?;
-
-    report.result = Some(ImageRef {
-        image: args.tag.clone(),
-        id: result.id.clone(),
-        size_bytes: result.size_bytes,
-    });
-    report.kept = selection
-        .kept
-        .iter()
-        .map(|(p, k)| KeptPath {
-            path: p.clone(),
-            reason: k.reason,
-            rule: Some(k.rule.as_deref().unwrap_or("trace").to_string()),
-            from: k.from.as_deref().map(str::to_string),
-        })
-        .collect();
-    if !selection.syscalls.is_empty() {
-        profile =
-            super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls)?;
-    }
-    report.keep = Some(KeepSummary {
-        mode: if safe { "safe" } else { "minimal" },
-        packages: selection.packages.unwrap_or(Manager::None),
-        rule_bytes: selection
-            .rules
-            .iter()
-            .filter(|(name, _)| *name != "include")
-            .map(|(_, u)| u.bytes)
-            .sum(),
-        lower_bound_bytes: selection.lower_bound_bytes,
-        placeholders: stats.placeholders,
-        rules: selection.rules,
-        unresolved_imports: selection.unresolved_imports,
-    });
-    report.layer = Some(LayerSummary {
-        digest: diff_id,
-        size_bytes: layer_bytes.len() as u64,
-        entries: stats.entries,
-    });
-    report.warnings = selection.warnings;
-
-    if args.verify {
-        steps.step(
-            "verify",
-            &format!("verifying {} under the profile", args.tag),
+        let (dir, tag, config, info) = (
+            dir.clone(),
+            args.tag.clone(),
+            config_json.clone(),
+            layer_file.info.clone(),
         );
-        let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
-        match verified {
-            Ok(results) => report.verify = Some(results),
-            Err(e) => {
-                steps.finish();
-                report.timings_ms = steps.timings_ms();
-                report::write_json(&args.artifacts, "report.json", &report)?;
-                return Err(e.context(format!("{} was built but fails verification", args.tag)));
+        tokio::task::spawn_blocking(move || image::write_oci_layout(&dir, &tag, &config, &info))
+            .await??;
+    }
+    let previous = docker::image_id(&docker, &args.tag).await;
+    image::load(&docker, &args.tag, &config_json, &layer_file).await?;
+    // From here a failure must not leave TAG moved (no partial outputs):
+    // it is put back where it was. An image that fails --verify stays, on
+    // purpose, and the error says so.
+    let mut keep_image = false;
+    let finished = async {
+        let result = docker::inspect_image(&docker, &args.tag).await?;
+
+        report.result = Some(ImageRef {
+            image: args.tag.clone(),
+            id: result.id.clone(),
+            size_bytes: result.size_bytes,
+        });
+        report.kept = selection
+            .kept
+            .iter()
+            .map(|(p, k)| KeptPath {
+                path: p.clone(),
+                reason: k.reason,
+                rule: Some(k.rule.as_deref().unwrap_or("trace").to_string()),
+                from: k.from.as_deref().map(str::to_string),
+            })
+            .collect();
+        if !selection.syscalls.is_empty() {
+            profile =
+                super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls)?;
+        }
+        report.keep = Some(KeepSummary {
+            mode: if safe { "safe" } else { "minimal" },
+            packages: selection.packages.unwrap_or(Manager::None),
+            rule_bytes: selection
+                .rules
+                .iter()
+                .filter(|(name, _)| *name != "include")
+                .map(|(_, u)| u.bytes)
+                .sum(),
+            lower_bound_bytes: selection.lower_bound_bytes,
+            placeholders: stats.placeholders,
+            rules: selection.rules,
+            unresolved_imports: selection.unresolved_imports,
+        });
+        report.layer = Some(LayerSummary {
+            digest: diff_id,
+            size_bytes: layer_file.info.size,
+            entries: stats.entries,
+        });
+        report.warnings = selection.warnings;
+
+        if args.verify {
+            steps.step(
+                "verify",
+                &format!("verifying {} under the profile", args.tag),
+            );
+            let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
+            match verified {
+                Ok(results) => report.verify = Some(results),
+                Err(e) => {
+                    steps.finish();
+                    report.timings_ms = steps.timings_ms();
+                    report.peak_rss_bytes = report::peak_rss_bytes();
+                    report::write_json(&args.artifacts, "report.json", &report)?;
+                    keep_image = true;
+                    return Err(e.context(format!("{} was built but fails verification", args.tag)));
+                }
             }
         }
+        steps.finish();
+        report.timings_ms = steps.timings_ms();
+        report.peak_rss_bytes = report::peak_rss_bytes();
+        report::write_json(&args.artifacts, "report.json", &report)?;
+        super::profile::finish(&report, &args.artifacts, &args.probe, started)
     }
-    steps.finish();
-    report.timings_ms = steps.timings_ms();
-    report::write_json(&args.artifacts, "report.json", &report)?;
-    super::profile::finish(&report, &args.artifacts, &args.probe, started)
+    .await;
+    if finished.is_err() && !keep_image {
+        if let Err(e) = docker::restore_tag(&docker, &args.tag, previous.as_deref()).await {
+            eprintln!("slim: warning: {e:#}");
+        }
+    }
+    finished
 }
 
 /// The image's files: its overlay2 layer directories read in place, or its

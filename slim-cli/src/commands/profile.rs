@@ -36,6 +36,7 @@ async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Re
     .report;
     steps.finish();
     report.timings_ms = steps.timings_ms();
+    report.peak_rss_bytes = report::peak_rss_bytes();
     report::write_json(&args.artifacts, "report.json", &report)?;
     finish(&report, &args.artifacts, &args.probe, started)
 }
@@ -123,6 +124,7 @@ pub async fn probe_image(
         verify: None,
         warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
+        peak_rss_bytes: report::peak_rss_bytes(),
     };
     let mut report = report;
     let json = write_profiles(dir, &mut report, &Default::default())?;
@@ -156,8 +158,11 @@ pub fn write_profiles(
     let families = report.seccomp.mode == "families";
     let drawn = seccomp::profile(&wanted, report.seccomp.arch, families);
     let json = serde_json::to_string_pretty(&drawn.profile)?;
-    std::fs::write(dir.join("seccomp.json"), format!("{json}\n"))
-        .with_context(|| format!("cannot write {}/seccomp.json", dir.display()))?;
+    report::write_atomically(&dir.join("seccomp.json"), |out| {
+        out.write_all(json.as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })?;
     report::write_json(dir, "seccomp-audit.json", &drawn.profile.audit())?;
     report.seccomp.allowed = drawn.profile.allowed();
     report.seccomp.by_family = drawn.by_family;

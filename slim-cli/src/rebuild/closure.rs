@@ -366,9 +366,15 @@ impl<'a> Closer<'a> {
             if !head.starts_with(b"\x7fELF") {
                 continue;
             }
-            let bytes = std::fs::read(&found.host)
+            // Mapped, not read: a large ELF file costs no heap.
+            let file = std::fs::File::open(&found.host)
                 .with_context(|| format!("cannot read {path} from the image"))?;
-            let Some(needs) = elf::needs(&path, &bytes) else {
+            // SAFETY: layer files are not modified while slim reads them
+            // (the image is never written to); a torn read only makes the
+            // parse fail, which skips the file.
+            let map = unsafe { memmap2::Mmap::map(&file) }
+                .with_context(|| format!("cannot read {path} from the image"))?;
+            let Some(needs) = elf::needs(&path, &map) else {
                 continue;
             };
             if let Some(interp) = &needs.interpreter {

@@ -3,7 +3,7 @@
 //! and optionally written as an OCI image layout.
 use std::{collections::BTreeMap, io::Write, path::Path};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use bollard::{image::ImportImageOptions, models::ImageInspect, Docker};
 use futures_util::StreamExt;
 use oci_spec::image::{
@@ -13,9 +13,92 @@ use oci_spec::image::{
 use sha2::{Digest as _, Sha256};
 
 pub fn sha256(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
+    digest_hex(Sha256::digest(bytes).as_slice())
+}
+
+fn digest_hex(d: &[u8]) -> String {
     let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// The layer, written once to a temporary file (removed on drop) with its
+/// digest computed on the way: memory stays flat whatever the image holds.
+pub struct LayerFile {
+    _file: tempfile::NamedTempFile,
+    pub info: LayerInfo,
+}
+
+/// Where the layer is and what it is.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    pub path: std::path::PathBuf,
+    /// sha256 of the tar: its diff ID (and, uncompressed, its blob digest).
+    pub digest: String,
+    pub size: u64,
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            digest_hex(self.hasher.finalize().as_slice()),
+            self.size,
+        )
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a layer with `write` into a temporary file, hashing it.
+pub fn layer_file<T>(write: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<(LayerFile, T)> {
+    let file =
+        tempfile::NamedTempFile::new().context("cannot create a temporary file for the layer")?;
+    let mut out = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, file.reopen()?));
+    let value = write(&mut out)?;
+    let (buf, digest, size) = out.finish();
+    buf.into_inner()
+        .map_err(|e| {
+            anyhow!(
+                "cannot write the layer to {}: {}",
+                file.path().display(),
+                e.error()
+            )
+        })?
+        .sync_all()
+        .ok();
+    let info = LayerInfo {
+        path: file.path().to_path_buf(),
+        digest,
+        size,
+    };
+    Ok((LayerFile { _file: file, info }, value))
 }
 
 fn hex(digest: &str) -> &str {
@@ -87,7 +170,7 @@ pub fn config_json(src: &ImageInspect, diff_id: &str) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&value)?)
 }
 
-fn append(tar: &mut tar::Builder<&mut Vec<u8>>, name: &str, data: &[u8]) -> Result<()> {
+fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(0o644);
@@ -96,46 +179,134 @@ fn append(tar: &mut tar::Builder<&mut Vec<u8>>, name: &str, data: &[u8]) -> Resu
     Ok(())
 }
 
-/// A docker-archive (what `docker save` writes and `docker load` reads).
-pub fn docker_archive(tag: &str, config: &[u8], layer: &[u8], diff_id: &str) -> Result<Vec<u8>> {
+/// Writes a docker-archive (what `docker save` writes and `docker load`
+/// reads) of one layer to `out`, the layer read from its file.
+pub fn write_docker_archive(
+    out: impl Write,
+    tag: &str,
+    config: &[u8],
+    layer: &LayerInfo,
+) -> Result<()> {
     let config_name = format!("{}.json", hex(&sha256(config)));
-    let layer_name = format!("{}/layer.tar", hex(diff_id));
+    let layer_name = format!("{}/layer.tar", hex(&layer.digest));
     let manifest = serde_json::json!([{
         "Config": config_name,
         "RepoTags": [tag],
         "Layers": [layer_name],
     }]);
-    let mut out = Vec::with_capacity(layer.len() + config.len() + 8192);
-    {
-        let mut tar = tar::Builder::new(&mut out);
-        append(&mut tar, &config_name, config)?;
-        append(&mut tar, &layer_name, layer)?;
-        append(&mut tar, "manifest.json", &serde_json::to_vec(&manifest)?)?;
-        tar.finish()?;
-    }
-    Ok(out)
-}
-
-/// Loads a docker-archive into the engine.
-pub async fn load(docker: &Docker, archive: Vec<u8>) -> Result<()> {
-    let mut stream = docker.import_image(ImportImageOptions { quiet: true }, archive.into(), None);
-    while let Some(item) = stream.next().await {
-        let info = item.context("the Docker daemon refused the image")?;
-        if let Some(err) = info.error {
-            bail!("the Docker daemon refused the image: {err}");
-        }
-    }
+    let mut tar = tar::Builder::new(out);
+    append(&mut tar, &config_name, config)?;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(layer.size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    let file = std::fs::File::open(&layer.path)?;
+    tar.append_data(
+        &mut h,
+        &layer_name,
+        std::io::BufReader::with_capacity(1 << 20, file),
+    )?;
+    append(&mut tar, "manifest.json", &serde_json::to_vec(&manifest)?)?;
+    tar.into_inner()?.flush()?;
     Ok(())
 }
 
+/// A `Write` that sends what it is given, in chunks, down a bounded
+/// channel: the archive is produced on a blocking thread while the engine
+/// reads it, never whole in memory.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the engine stopped reading")
+        })
+    }
+}
+
+/// Loads the image (config + layer file) into the engine as TAG, streaming.
+pub async fn load(docker: &Docker, tag: &str, config: &[u8], layer: &LayerFile) -> Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let (tag, config, info) = (tag.to_string(), config.to_vec(), layer.info.clone());
+    let producer = tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        write_docker_archive(&mut w, &tag, &config, &info)?;
+        w.flush()?;
+        Ok(())
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut stream = docker.import_image_stream(ImportImageOptions { quiet: true }, body, None);
+    let mut refused = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(err) = info.error {
+                    refused = Some(anyhow!("the Docker daemon refused the image: {err}"));
+                }
+            }
+            Err(e) => refused = Some(anyhow!(e).context("the Docker daemon refused the image")),
+        }
+    }
+    let produced = producer.await?;
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    produced.context("cannot stream the image to the Docker daemon")
+}
+
 /// Writes an OCI image layout (oci-layout, index.json, blobs) to `dir`.
-pub fn write_oci_layout(
-    dir: &Path,
-    tag: &str,
-    config: &[u8],
-    layer: &[u8],
-    diff_id: &str,
-) -> Result<()> {
+/// Built in a temporary directory beside `dir` and renamed into place, so a
+/// failure (a full disk) never leaves a layout whose blobs do not match
+/// their digests; an existing layout at `dir` is replaced.
+pub fn write_oci_layout(dir: &Path, tag: &str, config: &[u8], layer: &LayerInfo) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".slim-oci-")
+        .tempdir_in(&parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                parent.display()
+            )
+        })?;
+    fill_oci_layout(tmp.path(), tag, config, layer)
+        .with_context(|| format!("cannot write the OCI layout {}", dir.display()))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    let tmp = tmp.keep();
+    std::fs::rename(&tmp, dir).with_context(|| format!("cannot write {}", dir.display()))?;
+    Ok(())
+}
+
+fn fill_oci_layout(dir: &Path, tag: &str, config: &[u8], layer: &LayerInfo) -> Result<()> {
+    let diff_id = &layer.digest;
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)
         .with_context(|| format!("cannot create {}", blobs.display()))?;
@@ -147,8 +318,8 @@ pub fn write_oci_layout(
     let digest =
         |d: &str| -> Result<Digest> { d.parse().map_err(|e| anyhow!("bad digest {d}: {e}")) };
     let config_d = put(config)?;
-    let layer_d = put(layer)?;
-    debug_assert_eq!(layer_d, diff_id);
+    std::fs::copy(&layer.path, blobs.join(hex(diff_id)))?;
+    let layer_d = diff_id.clone();
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -162,7 +333,7 @@ pub fn write_oci_layout(
         .layers(vec![DescriptorBuilder::default()
             .media_type(MediaType::ImageLayer)
             .digest(digest(&layer_d)?)
-            .size(layer.len() as u64)
+            .size(layer.size)
             .build()?])
         .build()?;
     let manifest_bytes = serde_json::to_vec(&manifest)?;
