@@ -68,8 +68,9 @@ pub struct BuildArgs {
     pub artifacts: PathBuf,
     #[command(flatten)]
     pub probe: ProbeArgs,
-    /// Keep this path of the image too: a file, or a directory with all it holds.
-    #[arg(long = "include-path", value_name = "PATH")]
+    /// Keep this path of the image too: a file, or a directory with all it
+    /// holds (an absolute path; one missing from the image fails the build).
+    #[arg(long = "include-path", value_name = "PATH", value_parser = parse_image_path)]
     pub include_path: Vec<String>,
     /// Keep this binary (a path, or a name looked up in the usual PATH) and
     /// the libraries it loads.
@@ -149,6 +150,16 @@ fn parse_tag(s: &str) -> Result<String, String> {
         return Err(bad());
     }
     Ok(s.to_string())
+}
+
+fn parse_image_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an absolute path in the image (like /etc/app)"
+        ))
+    }
 }
 
 fn parse_glob(s: &str) -> Result<String, String> {

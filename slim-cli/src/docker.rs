@@ -88,10 +88,75 @@ pub struct ImageInfo {
     pub inspect: bollard::models::ImageInspect,
 }
 
+/// The engine endpoint the Docker CLI would use: DOCKER_HOST, else the
+/// current context's (DOCKER_CONTEXT, or `currentContext` in the CLI's
+/// config.json), else the local socket.
+pub fn endpoint() -> String {
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.is_empty() {
+            return host;
+        }
+    }
+    context_host().unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+fn context_host() -> Option<String> {
+    let config_dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+    let name = match std::env::var("DOCKER_CONTEXT") {
+        Ok(n) if !n.is_empty() => n,
+        _ => {
+            let config: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(config_dir.join("config.json")).ok()?)
+                    .ok()?;
+            config.get("currentContext")?.as_str()?.to_string()
+        }
+    };
+    if name == "default" {
+        return None;
+    }
+    // The CLI stores a context under the sha256 of its name.
+    use sha2::Digest;
+    let key: String = sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(config_dir.join("contexts/meta").join(key).join("meta.json")).ok()?,
+    )
+    .ok()?;
+    Some(
+        meta.pointer("/Endpoints/docker/Host")?
+            .as_str()?
+            .to_string(),
+    )
+}
+
+/// How long a daemon gets to answer the first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults()
-        .context("cannot reach the Docker daemon; is it running (scripts/setup.sh starts one)?")?;
-    docker.negotiate_version().await.map_err(|e| {
+    let host = endpoint();
+    let docker = if let Some(path) = host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+    } else if let Some(addr) = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))
+    {
+        Docker::connect_with_http(&format!("http://{addr}"), 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        bail!("the Docker endpoint {host} is not unix:// or tcp://, which slim connects to");
+    }
+    .with_context(|| format!("cannot connect to the Docker daemon at {host}"))?;
+    let answer = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await;
+    let Ok(answer) = answer else {
+        bail!(
+            "the Docker daemon at {host} did not answer within {} s; check that it runs and that this is its endpoint",
+            CONNECT_TIMEOUT.as_secs()
+        );
+    };
+    answer.map_err(|e| {
         let mut chain = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
@@ -99,13 +164,9 @@ pub async fn connect() -> Result<Docker> {
             source = s.source();
         }
         if chain.contains("Permission denied") {
-            anyhow!(
-                "no access to the Docker socket: run slim as root (it also needs root for eBPF)"
-            )
+            anyhow!("no access to the Docker socket {host}: run slim as root (it also needs root for eBPF)")
         } else {
-            anyhow!(
-                "cannot reach the Docker daemon at /var/run/docker.sock ({chain}); start dockerd"
-            )
+            anyhow!("cannot reach the Docker daemon at {host} ({chain}); start dockerd or set DOCKER_HOST")
         }
     })
 }

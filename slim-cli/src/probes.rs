@@ -76,10 +76,7 @@ pub async fn wait_ready(
         {
             return Ok(());
         }
-        if !docker::state(docker, id).await?.0 {
-            let logs = docker::logs_tail(docker, id, 5).await;
-            bail!("the container exited before it answered HTTP; its last output:\n{logs}");
-        }
+        exited(docker, id, "answered HTTP").await?;
         if Instant::now() >= deadline {
             bail!(
                 "the app did not answer HTTP on 127.0.0.1:{host_port} within {} s; \
@@ -144,10 +141,7 @@ pub async fn wait_ready_quiet(
         if ready {
             return Ok(());
         }
-        if !docker::state(docker, id).await?.0 {
-            let logs = docker::logs_tail(docker, id, 5).await;
-            bail!("the container exited before it was ready; its last output:\n{logs}");
-        }
+        exited(docker, id, "was ready").await?;
         if Instant::now() >= deadline {
             let what = match ready_cmd {
                 Some(cmd) => format!("--ready-cmd {cmd:?} did not succeed"),
@@ -161,6 +155,18 @@ pub async fn wait_ready_quiet(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
     }
+}
+
+/// Fails, with the exit code and the last output, if the container exited
+/// before it `what`.
+async fn exited(docker: &Docker, id: &str, what: &str) -> Result<()> {
+    let (running, code) = docker::state(docker, id).await?;
+    if running {
+        return Ok(());
+    }
+    let logs = docker::logs_tail(docker, id, 5).await;
+    let code = code.map_or("unknown".to_string(), |c| c.to_string());
+    bail!("the container exited (exit code {code}) before it {what}; its last output:\n{logs}");
 }
 
 fn host_command(cmd: &str, ports: &HashMap<u16, u16>) -> tokio::process::Command {

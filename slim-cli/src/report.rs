@@ -215,11 +215,22 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             }
         ));
     }
-    if let Some(v) = &r.verify {
-        s.push_str(&format!(
+    if r.container.stopped_by == "itself" {
+        if let Some(code) = r.container.exit_code.filter(|c| *c != 0) {
+            s.push_str(&format!(
+                "note: the app exited by itself with code {code}\n"
+            ));
+        }
+    }
+    match &r.verify {
+        Some(v) if v.is_empty() => s.push_str(
+            "verified: no probes to replay; the minimal image started under the profile\n",
+        ),
+        Some(v) => s.push_str(&format!(
             "verified: {} probes pass on the minimal image under the profile\n",
             v.len()
-        ));
+        )),
+        None => {}
     }
     s.push_str(&format!(
         "syscalls observed: {}; allowed by the profile: {}; events lost: {}\n",

@@ -151,6 +151,15 @@ pub async fn run(
     if !http.is_empty() {
         for &cport in &image.tcp_ports {
             let Some(&hport) = ports.get(&cport) else {
+                // A container that already exited has no published ports.
+                let (running, code) = docker::state(docker, &id).await?;
+                if !running {
+                    let logs = docker::logs_tail(docker, &id, 5).await;
+                    bail!(
+                        "the container exited at once (exit code {}) before it served port {cport}; its last output:\n{logs}",
+                        code.map_or("unknown".to_string(), |c| c.to_string())
+                    );
+                }
                 bail!("port {cport} of the container was not published");
             };
             probes::wait_ready(docker, &id, hport, Duration::from_secs(args.ready_timeout)).await?;

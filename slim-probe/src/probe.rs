@@ -55,6 +55,11 @@ impl Probe {
     /// created: from then on nothing the container does is missed. Must run
     /// inside a tokio runtime (the ring buffer is read by a task).
     pub fn attach() -> Result<Self, ProbeError> {
+        // First, so a user without the privileges hears that, not about
+        // the first kernel interface it happens to be refused.
+        if !privileged() {
+            return Err(ProbeError::Permission);
+        }
         let t0 = std::time::Instant::now();
         // Two parsers read the kernel's BTF: ours for the layout, aya's to
         // type the syscall programs. Side by side, they cost one.
@@ -398,4 +403,27 @@ mod tests {
             u64::from_ne_bytes(*b"89abcdef")
         );
     }
+}
+
+/// CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF (linux/capability.h).
+const NEEDED_CAPS: [u32; 3] = [21, 38, 39];
+
+/// Whether this process may load and attach the programs: root, or the
+/// three capabilities in its effective set.
+fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| NEEDED_CAPS.iter().all(|c| caps & (1 << c) != 0))
 }

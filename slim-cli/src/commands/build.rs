@@ -25,12 +25,39 @@ use crate::{
 
 pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
     let mut steps = Steps::new(args.probe.json);
+    let created = !args.artifacts.exists();
     let result = build(&args, &cleanup, &mut steps).await;
+    if result.is_err() && created {
+        // Only if empty: what a failed run did write (its report) stays.
+        let _ = std::fs::remove_dir(&args.artifacts);
+    }
     result.map_err(|e| steps.blame(e))
+}
+
+/// `name` with Docker's defaults spelled out, to compare references.
+fn canonical(name: &str) -> String {
+    let name = name
+        .strip_prefix("docker.io/")
+        .unwrap_or(name)
+        .trim_start_matches("library/");
+    let tagged = name.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
+    if tagged || name.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
 }
 
 async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
+    if canonical(&args.tag) == canonical(&args.image) {
+        bail!(
+            "--tag {} names the source image: slim would move that name off the original; \
+             choose another tag, such as {}-slim",
+            args.tag,
+            args.image.trim_end_matches(":latest")
+        );
+    }
     let docker = docker::connect().await?;
     let Probed {
         mut report,
@@ -195,7 +222,13 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                 "verify",
                 &format!("verifying {} under the profile", args.tag),
             );
-            let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
+            if report.probes.is_empty() {
+            eprintln!(
+                "slim: warning: --verify has no probes to replay: it only checks that {} starts (and exits as the source did) under the profile",
+                args.tag
+            );
+        }
+        let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
             match verified {
                 Ok(results) => report.verify = Some(results),
                 Err(e) => {
@@ -310,4 +343,17 @@ async fn verify(
         );
     }
     Ok(outcome.probes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn references_compare_with_docker_defaults() {
+        assert_eq!(canonical("nginx"), canonical("nginx:latest"));
+        assert_eq!(canonical("docker.io/library/nginx:1"), canonical("nginx:1"));
+        assert_ne!(canonical("nginx:1"), canonical("nginx:1-slim"));
+        assert_eq!(canonical("localhost:5000/app"), "localhost:5000/app:latest");
+    }
 }

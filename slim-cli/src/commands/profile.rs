@@ -16,7 +16,12 @@ use crate::{
 
 pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
     let mut steps = Steps::new(args.probe.json);
+    let created = !args.artifacts.exists();
     let result = profile(&args, &cleanup, &mut steps).await;
+    if result.is_err() && created {
+        // Only if empty: what a failed run did write (its report) stays.
+        let _ = std::fs::remove_dir(&args.artifacts);
+    }
     result.map_err(|e| steps.blame(e))
 }
 

@@ -616,6 +616,9 @@ pub fn select(
     }
     c.current = Some(Arc::from("include"));
     for p in &req.include_paths {
+        if !c.exists(p) {
+            anyhow::bail!("--include-path {p}: no such path in the image");
+        }
         c.keep_tree(p, Reason::Include, false);
     }
     let mut bins: Vec<String> = req.include_bins.clone();
@@ -626,9 +629,10 @@ pub fn select(
         match c.find_in_path(b) {
             Some(p) if c.resolve(&p, Reason::Include).is_some() => {}
             _ if req.include_shell && SHELL_TOOLS.contains(&b.as_str()) => {}
-            _ => c
-                .warnings
-                .push(format!("--include-bin {b}: not found in the image")),
+            _ => anyhow::bail!(
+                "--include-bin {b}: not found in the image (looked in {})",
+                PATH_DIRS.join(":")
+            ),
         }
     }
     c.current = None;
@@ -899,14 +903,29 @@ mod tests {
     fn include_bin_finds_the_binary_on_path_with_its_libraries() {
         let (_t, fs) = image();
         let req = Request {
-            include_bins: vec!["ls".into(), "nope".into()],
+            include_bins: vec!["ls".into()],
             ..Default::default()
         };
         let sel = select(&fs, &req).unwrap();
         let r = reasons(&sel);
         assert_eq!(r["/usr/bin/ls"], Reason::Include);
         assert!(r.contains_key("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-        assert_eq!(sel.warnings, ["--include-bin nope: not found in the image"]);
+        // Issue #11 (6): what cannot be kept fails instead of being ignored.
+        let missing = Request {
+            include_bins: vec!["nope".into()],
+            ..Default::default()
+        };
+        let err = select(&fs, &missing).unwrap_err().to_string();
+        assert!(err.starts_with("--include-bin nope: not found"), "{err}");
+        let missing = Request {
+            include_paths: vec!["/nonexistent".into()],
+            ..Default::default()
+        };
+        let err = select(&fs, &missing).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--include-path /nonexistent: no such path in the image"
+        );
     }
 
     #[test]
