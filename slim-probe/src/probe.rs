@@ -387,24 +387,6 @@ impl Reader {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_words_are_the_nodename_bytes_nul_padded() {
-        let [a, b] = host_words("0123456789ab");
-        assert_eq!(a, u64::from_ne_bytes(*b"01234567"));
-        assert_eq!(b, u64::from_ne_bytes(*b"89ab\0\0\0\0"));
-        assert_eq!(host_words(""), [0, 0]);
-        // Only the first 16 bytes count, as in the kernel's comparison.
-        assert_eq!(
-            host_words("0123456789abcdefXYZ")[1],
-            u64::from_ne_bytes(*b"89abcdef")
-        );
-    }
-}
-
 /// CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF (linux/capability.h).
 const NEEDED_CAPS: [u32; 3] = [21, 38, 39];
 
@@ -426,4 +408,22 @@ fn privileged() -> bool {
             u64::from_str_radix(&hex, 16).ok()
         })
         .is_some_and(|caps| NEEDED_CAPS.iter().all(|c| caps & (1 << c) != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_words_are_the_nodename_bytes_nul_padded() {
+        let [a, b] = host_words("0123456789ab");
+        assert_eq!(a, u64::from_ne_bytes(*b"01234567"));
+        assert_eq!(b, u64::from_ne_bytes(*b"89ab\0\0\0\0"));
+        assert_eq!(host_words(""), [0, 0]);
+        // Only the first 16 bytes count, as in the kernel's comparison.
+        assert_eq!(
+            host_words("0123456789abcdefXYZ")[1],
+            u64::from_ne_bytes(*b"89abcdef")
+        );
+    }
 }
