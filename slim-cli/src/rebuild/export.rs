@@ -50,6 +50,57 @@ fn restore_dir_mtimes(layer_tar: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Unpacks one layer into `dir`. The tar crate writes FIFOs and device
+/// nodes as empty regular files, so those are made here with mknod (the
+/// same node the layer store holds, so both ways give the same layer).
+fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        let h = entry.header();
+        let kind = match h.entry_type() {
+            tar::EntryType::Fifo => libc::S_IFIFO,
+            tar::EntryType::Char => libc::S_IFCHR,
+            tar::EntryType::Block => libc::S_IFBLK,
+            _ => {
+                entry.unpack_in(dir)?;
+                continue;
+            }
+        };
+        let rel = entry.path()?.into_owned();
+        if rel.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        }) {
+            bail!("layer entry {} escapes the layer", rel.display());
+        }
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let mode = h.mode()? & 0o7777;
+        let dev = libc::makedev(
+            h.device_major()?.unwrap_or(0),
+            h.device_minor()?.unwrap_or(0),
+        );
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: a NUL-terminated path; mknod has no other preconditions.
+        if unsafe { libc::mknod(c.as_ptr(), kind | mode, dev) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot create {}", path.display()));
+        }
+        // SAFETY: as above.
+        unsafe { libc::lchown(c.as_ptr(), h.uid()? as u32, h.gid()? as u32) };
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        let mtime = filetime::FileTime::from_unix_time(h.mtime()? as i64, 0);
+        filetime::set_symlink_file_times(&path, mtime, mtime)?;
+    }
+    Ok(())
+}
+
 /// Unpacks `saved` (a docker-archive) and each of its layers; returns the
 /// layer directories top first.
 fn unpack(root: &Path, saved: &Path) -> Result<Vec<PathBuf>> {
@@ -74,8 +125,7 @@ fn unpack(root: &Path, saved: &Path) -> Result<Vec<PathBuf>> {
         ar.set_preserve_ownerships(true);
         ar.set_unpack_xattrs(true);
         ar.set_preserve_mtime(true);
-        ar.unpack(&dir)
-            .with_context(|| format!("cannot unpack layer {name}"))?;
+        unpack_layer(&mut ar, &dir).with_context(|| format!("cannot unpack layer {name}"))?;
         restore_dir_mtimes(&archive_dir.join(name), &dir)?;
         dirs.push(dir);
     }

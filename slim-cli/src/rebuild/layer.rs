@@ -25,7 +25,27 @@ pub struct LayerStats {
     pub placeholders: usize,
 }
 
+#[cfg(test)]
 const CAPABILITY_XATTR: &str = "security.capability";
+
+/// The extended attributes an image carries (file capabilities, user.*),
+/// as sorted PAX records; `trusted.*` is the storage driver's own
+/// bookkeeping (overlay's opaque and redirect marks), never the image's.
+fn xattrs(host: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(names) = xattr::list(host) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<u8>)> = names
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| !n.starts_with("trusted."))
+        .filter_map(|n| {
+            let v = xattr::get(host, &n).ok().flatten()?;
+            Some((format!("SCHILY.xattr.{n}"), v))
+        })
+        .collect();
+    out.sort();
+    out
+}
 
 /// Writes the tar of `kept` (image paths) to `out`.
 /// Regular files in `placeholders` are written empty (same name, mode,
@@ -61,8 +81,9 @@ pub fn write<W: Write, V>(
             h.set_mode(0o1777);
         }
         h.set_size(0);
-        if let Ok(Some(cap)) = xattr::get(&found.host, CAPABILITY_XATTR) {
-            tar.append_pax_extensions([("SCHILY.xattr.security.capability", cap.as_slice())])?;
+        let attrs = xattrs(&found.host);
+        if !attrs.is_empty() {
+            tar.append_pax_extensions(attrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
         }
         let ft = meta.file_type();
         let ctx = || format!("cannot add {path} to the layer");
