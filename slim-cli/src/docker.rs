@@ -34,6 +34,27 @@ fn slim_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slim")
 }
 
+/// Removes every container of one slim session (by its label).
+pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
+    use bollard::container::ListContainersOptions;
+    let label = format!("{SESSION_LABEL}={session}");
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        }))
+        .await
+        .context("cannot list containers")?;
+    for c in list {
+        if let Some(id) = c.id {
+            remove(docker, &id).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes containers left by slim runs whose process is gone (killed,
 /// crashed); returns their names.
 pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {

@@ -20,29 +20,47 @@ use crate::{
 };
 
 /// Containers to remove when the command ends, however it ends (main runs
-/// it after the command, also on Ctrl-C).
+/// it after the command, also on a signal). Sessions are registered before
+/// their container is created: a signal can arrive while the engine
+/// creates it, before slim knows its id, so cleanup also removes whatever
+/// carries a registered session's label.
 #[derive(Clone, Default)]
-pub struct Cleanup(Arc<Mutex<Vec<String>>>);
+pub struct Cleanup(Arc<Mutex<Registered>>);
+
+#[derive(Default)]
+struct Registered {
+    ids: Vec<String>,
+    sessions: Vec<String>,
+}
 
 impl Cleanup {
-    fn ids(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn register(&self, id: &str) {
-        self.ids().push(id.to_string());
+        self.lock().ids.push(id.to_string());
     }
 
-    /// Removes `id` now and forgets it.
-    async fn remove(&self, docker: &Docker, id: &str) -> Result<()> {
+    pub fn register_session(&self, session: &str) {
+        self.lock().sessions.push(session.to_string());
+    }
+
+    /// Removes `id` now and forgets it (and its session, now empty).
+    async fn remove(&self, docker: &Docker, id: &str, session: &str) -> Result<()> {
         docker::remove(docker, id).await?;
-        self.ids().retain(|i| i != id);
+        let mut r = self.lock();
+        r.ids.retain(|i| i != id);
+        r.sessions.retain(|s| s != session);
         Ok(())
     }
 
     pub async fn run(&self) {
-        let ids = std::mem::take(&mut *self.ids());
-        if ids.is_empty() {
+        let (ids, sessions) = {
+            let mut r = self.lock();
+            (std::mem::take(&mut r.ids), std::mem::take(&mut r.sessions))
+        };
+        if ids.is_empty() && sessions.is_empty() {
             return;
         }
         let Ok(docker) = docker::connect().await else {
@@ -51,6 +69,11 @@ impl Cleanup {
         };
         for id in ids {
             if let Err(e) = docker::remove(&docker, &id).await {
+                eprintln!("slim: warning: {e:#}");
+            }
+        }
+        for session in sessions {
+            if let Err(e) = docker::remove_session(&docker, &session).await {
                 eprintln!("slim: warning: {e:#}");
             }
         }
@@ -131,6 +154,7 @@ pub async fn run(
         &format!("starting a container of {image_ref}"),
     );
     let session = session_name();
+    cleanup.register_session(&session);
     let id = docker::create(
         docker,
         image_ref,
@@ -220,7 +244,7 @@ pub async fn run(
         }
         None => None,
     };
-    cleanup.remove(docker, &id).await?;
+    cleanup.remove(docker, &id, &session).await?;
     Ok(Outcome {
         trace,
         probes: results,

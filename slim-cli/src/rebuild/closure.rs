@@ -1136,4 +1136,24 @@ mod tests {
         );
         assert!(safe.placeholders.is_empty());
     }
+
+    #[test]
+    fn a_declared_volume_is_kept_whole_in_safe_mode_only() {
+        let (_t, fs) = packaged();
+        let req = Request {
+            volumes: vec!["/var/lib/db".into(), "/".into()],
+            ..Default::default()
+        };
+        let safe = select_safe(&fs, &req);
+        assert_eq!(
+            safe.kept["/var/lib/db/global/2676"].rule.as_deref(),
+            Some("volumes")
+        );
+        assert!(
+            !safe.kept.contains_key("/etc/unused"),
+            "VOLUME / is never kept whole"
+        );
+        let minimal = select(&fs, &req).unwrap();
+        assert!(!minimal.kept.contains_key("/var/lib/db/global/2676"));
+    }
 }
