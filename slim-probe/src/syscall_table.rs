@@ -86,39 +86,34 @@ const O_ACCMODE: u64 = 0o3;
 const O_CREAT: u64 = 0o100;
 
 /// The kind of access a file syscall made, given its name and (for opens)
-/// its flags. `None` for syscalls that are not about a path.
+/// its flags. `None` for syscalls that are not about a path. The calls and
+/// their kinds come from the table the eBPF programs are built from.
 pub fn access_kind(name: &str, open_flags: u64) -> Option<Access> {
-    Some(match name {
-        "open" | "openat" | "openat2" => {
-            if open_flags & O_CREAT != 0 {
-                Access::Create
-            } else if open_flags & O_ACCMODE != 0 {
-                Access::Write
-            } else {
-                Access::Open
-            }
-        }
-        "creat" => Access::Create,
-        "execve" | "execveat" => Access::Exec,
-        "stat" | "lstat" | "newfstatat" | "statx" => Access::Stat,
-        "access" | "faccessat" | "faccessat2" => Access::Access,
-        "readlink" | "readlinkat" => Access::Readlink,
-        "chdir" => Access::Chdir,
-        "chroot" => Access::Chroot,
-        "mkdir" | "mkdirat" => Access::Mkdir,
-        "mknod" | "mknodat" => Access::Mknod,
-        "unlink" | "unlinkat" | "rmdir" => Access::Unlink,
-        "rename" | "renameat" | "renameat2" => Access::Rename,
-        "link" | "linkat" => Access::Link,
-        "symlink" | "symlinkat" => Access::Symlink,
-        "truncate" => Access::Truncate,
-        "chmod" | "fchmodat" | "fchmodat2" => Access::Chmod,
-        "chown" | "lchown" | "fchownat" => Access::Chown,
-        "utimensat" => Access::Utime,
-        "statfs" => Access::Statfs,
-        "getxattr" | "lgetxattr" => Access::Xattr,
-        "getdents64" | "getdents" => Access::List,
-        _ => return None,
+    use slim_ebpf_common::file_syscalls::{by_name, AccessKind as K};
+    Some(match by_name(name)?.access {
+        K::Open if open_flags & O_CREAT != 0 => Access::Create,
+        K::Open if open_flags & O_ACCMODE != 0 => Access::Write,
+        K::Open => Access::Open,
+        K::Create => Access::Create,
+        K::Exec => Access::Exec,
+        K::Stat => Access::Stat,
+        K::Access => Access::Access,
+        K::Readlink => Access::Readlink,
+        K::Chdir => Access::Chdir,
+        K::Chroot => Access::Chroot,
+        K::Mkdir => Access::Mkdir,
+        K::Mknod => Access::Mknod,
+        K::Unlink => Access::Unlink,
+        K::Rename => Access::Rename,
+        K::Link => Access::Link,
+        K::Symlink => Access::Symlink,
+        K::Truncate => Access::Truncate,
+        K::Chmod => Access::Chmod,
+        K::Chown => Access::Chown,
+        K::Utime => Access::Utime,
+        K::Statfs => Access::Statfs,
+        K::Xattr => Access::Xattr,
+        K::List => Access::List,
     })
 }
 
@@ -166,6 +161,26 @@ mod tests {
         assert_eq!(access_kind("openat", 1), Some(Access::Write));
         assert_eq!(access_kind("open", 0o101), Some(Access::Create));
         assert_eq!(access_kind("newfstatat", 0), Some(Access::Stat));
+        assert_eq!(access_kind("read", 0), None);
+    }
+
+    /// Issue #11 (10): the eBPF programs and user space read one table; its
+    /// numbers must be the maintained tables' numbers for the same names.
+    #[test]
+    fn the_shared_file_syscall_table_agrees_with_the_syscall_tables() {
+        use slim_ebpf_common::file_syscalls::{FILE_SYSCALLS, NONE};
+        let mut names = std::collections::BTreeSet::new();
+        for s in FILE_SYSCALLS {
+            assert!(names.insert(s.name), "{} twice", s.name);
+            for (arch, nr) in [(Arch::X86_64, s.x86_64), (Arch::Aarch64, s.aarch64)] {
+                if nr == NONE {
+                    assert!(!arch.knows(s.name), "{} exists on {arch:?}", s.name);
+                } else {
+                    assert_eq!(arch.name(nr as u32), Some(s.name), "{arch:?} {nr}");
+                }
+            }
+            assert!(access_kind(s.name, 0).is_some());
+        }
         assert_eq!(access_kind("read", 0), None);
     }
 

@@ -9,6 +9,8 @@
 //! field offsets from tracefs) and `HOST_MNTNS` as globals before loading.
 #![no_std]
 
+pub mod file_syscalls;
+
 /// Ring buffer carrying events to user space (bytes, a power of two). The
 /// kernel maps its data twice into the reader (for wrap-around) and at
 /// once, so it counts double in slim's resident memory: 32 MB holds the
