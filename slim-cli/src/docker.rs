@@ -34,20 +34,23 @@ fn slim_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slim")
 }
 
-/// Removes every container of one slim session (by its label).
-pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
+/// Every container (running or not) with `label` (`key` or `key=value`).
+async fn labelled(docker: &Docker, label: &str) -> Result<Vec<bollard::models::ContainerSummary>> {
     use bollard::container::ListContainersOptions;
-    let label = format!("{SESSION_LABEL}={session}");
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let list = docker
+    let filters = HashMap::from([("label", vec![label])]);
+    docker
         .list_containers(Some(ListContainersOptions {
             all: true,
             filters,
             ..Default::default()
         }))
         .await
-        .context("cannot list containers")?;
-    for c in list {
+        .context("cannot list containers")
+}
+
+/// Removes every container of one slim session (by its label).
+pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
+    for c in labelled(docker, &format!("{SESSION_LABEL}={session}")).await? {
         if let Some(id) = c.id {
             remove(docker, &id).await?;
         }
@@ -58,16 +61,7 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
 /// Removes containers left by slim runs whose process is gone (killed,
 /// crashed); returns their names.
 pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {
-    use bollard::container::ListContainersOptions;
-    let filters = HashMap::from([("label", vec![SESSION_LABEL])]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters,
-            ..Default::default()
-        }))
-        .await
-        .context("cannot list containers")?;
+    let list = labelled(docker, SESSION_LABEL).await?;
     let mut reaped = Vec::new();
     let pidns = own_pidns();
     for c in list {

@@ -1,6 +1,5 @@
 //! Names syscall numbers with the maintained tables of the `syscalls` crate
 //! (x86_64 and aarch64), and says what kind of file access a named syscall is.
-use serde::Serialize;
 
 /// Architectures slim can name syscalls for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,34 +52,8 @@ impl Arch {
     }
 }
 
-/// How a file was used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    Open,
-    Create,
-    Write,
-    Exec,
-    Stat,
-    Access,
-    Readlink,
-    Chdir,
-    Chroot,
-    Mkdir,
-    Mknod,
-    Unlink,
-    Rename,
-    Link,
-    Symlink,
-    Truncate,
-    Chmod,
-    Chown,
-    Utime,
-    Statfs,
-    Xattr,
-    /// The directory's entries were read (getdents64).
-    List,
-}
+/// How a file was used: the shared table's kinds.
+pub use slim_ebpf_common::file_syscalls::AccessKind as Access;
 
 const O_ACCMODE: u64 = 0o3;
 const O_CREAT: u64 = 0o100;
@@ -89,31 +62,11 @@ const O_CREAT: u64 = 0o100;
 /// its flags. `None` for syscalls that are not about a path. The calls and
 /// their kinds come from the table the eBPF programs are built from.
 pub fn access_kind(name: &str, open_flags: u64) -> Option<Access> {
-    use slim_ebpf_common::file_syscalls::{by_name, AccessKind as K};
-    Some(match by_name(name)?.access {
-        K::Open if open_flags & O_CREAT != 0 => Access::Create,
-        K::Open if open_flags & O_ACCMODE != 0 => Access::Write,
-        K::Open => Access::Open,
-        K::Create => Access::Create,
-        K::Exec => Access::Exec,
-        K::Stat => Access::Stat,
-        K::Access => Access::Access,
-        K::Readlink => Access::Readlink,
-        K::Chdir => Access::Chdir,
-        K::Chroot => Access::Chroot,
-        K::Mkdir => Access::Mkdir,
-        K::Mknod => Access::Mknod,
-        K::Unlink => Access::Unlink,
-        K::Rename => Access::Rename,
-        K::Link => Access::Link,
-        K::Symlink => Access::Symlink,
-        K::Truncate => Access::Truncate,
-        K::Chmod => Access::Chmod,
-        K::Chown => Access::Chown,
-        K::Utime => Access::Utime,
-        K::Statfs => Access::Statfs,
-        K::Xattr => Access::Xattr,
-        K::List => Access::List,
+    let kind = slim_ebpf_common::file_syscalls::by_name(name)?.access;
+    Some(match kind {
+        Access::Open if open_flags & O_CREAT != 0 => Access::Create,
+        Access::Open if open_flags & O_ACCMODE != 0 => Access::Write,
+        other => other,
     })
 }
 

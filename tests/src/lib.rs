@@ -265,28 +265,26 @@ impl Drop for Container {
 /// returns (status, body).
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     for _ in 0..100 {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-m",
-                "2",
-                "-w",
-                "\n%{http_code}",
-                &format!("http://127.0.0.1:{port}{path}"),
-            ])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if let Some((body, code)) = text.rsplit_once('\n') {
-            if let Ok(code) = code.parse::<u16>() {
-                if code != 0 {
-                    return (code, body.to_string());
-                }
-            }
+        if let Some(answer) = curl(port, path, 2) {
+            return answer;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("no HTTP answer on 127.0.0.1:{port}{path}");
+}
+
+/// One GET with curl, waiting at most `seconds`: (status, body), or `None`
+/// when no HTTP answer came.
+fn curl(port: u16, path: &str, seconds: u32) -> Option<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["-s", "-m", &seconds.to_string(), "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n')?;
+    let code: u16 = code.parse().ok()?;
+    (code != 0).then(|| (code, body.to_string()))
 }
 
 /// A unique image tag, removed (with `docker rmi`) on drop.
@@ -332,21 +330,7 @@ pub fn seccomp_opt(dir: &TempDir) -> String {
 /// One GET with no retry: `None` when the app gives no HTTP answer (it
 /// crashed, or closed the connection).
 pub fn http_once(port: u16, path: &str) -> Option<(u16, String)> {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-m",
-            "10",
-            "-w",
-            "\n%{http_code}",
-            &format!("http://127.0.0.1:{port}{path}"),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n')?;
-    let code: u16 = code.parse().ok()?;
-    (code != 0).then(|| (code, body.to_string()))
+    curl(port, path, 10)
 }
 
 /// The kept-path record of `path` in a build report.
@@ -391,21 +375,27 @@ pub fn derive(base: &str, name: &str, changes: &[&str]) -> Tag {
         .unwrap();
     assert!(created.status.success(), "docker create {base}");
     let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    commit(&id, changes, &tag);
+    tag
+}
+
+/// `docker commit --change C... CONTAINER TAG`, then removes the container.
+fn commit(container: &str, changes: &[&str], tag: &Tag) {
     let mut args = vec!["commit".to_string()];
     for c in changes {
         args.push("--change".into());
         args.push(c.to_string());
     }
-    args.push(id.clone());
-    args.push(tag.0.clone());
+    args.extend([container.to_string(), tag.0.clone()]);
     let out = Command::new("docker").args(&args).output().unwrap();
-    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    let _ = Command::new("docker")
+        .args(["rm", "-f", container])
+        .output();
     assert!(
         out.status.success(),
         "docker commit: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    tag
 }
 
 /// Starts `slim build IMAGE` with a 60 s host probe and waits until its
@@ -447,23 +437,10 @@ pub fn derive_after(base: &str, name: &str, setup: &str, changes: &[&str]) -> Ta
         ])
         .output()
         .unwrap();
-    let mut args = vec!["commit".to_string()];
-    for c in changes {
-        args.push("--change".into());
-        args.push(c.to_string());
+    if !run.status.success() {
+        let _ = Command::new("docker").args(["rm", "-f", &cname]).output();
+        panic!("setup {setup:?}: {}", String::from_utf8_lossy(&run.stderr));
     }
-    args.extend([cname.clone(), tag.0.clone()]);
-    let out = Command::new("docker").args(&args).output().unwrap();
-    let _ = Command::new("docker").args(["rm", "-f", &cname]).output();
-    assert!(
-        run.status.success(),
-        "setup {setup:?}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "docker commit: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    commit(&cname, changes, &tag);
     tag
 }

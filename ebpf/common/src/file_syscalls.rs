@@ -3,13 +3,21 @@
 //! (what kind of access it is). slim-probe tests every number against the
 //! maintained tables of the `syscalls` crate.
 
-/// What kind of access a file syscall is (user space refines `Open` with
-/// the open flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a file was used: the kind of each file syscall of the table, and in
+/// the report. User space refines `Open` with the open flags into `Create`
+/// or `Write`. (The order is the report's order.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "user",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 #[repr(u8)]
 pub enum AccessKind {
     Open,
     Create,
+    /// Opened for writing (never in the table: an `Open` with write flags).
+    Write,
     Exec,
     Stat,
     Access,
@@ -28,6 +36,7 @@ pub enum AccessKind {
     Utime,
     Statfs,
     Xattr,
+    /// The directory's entries were read (getdents64).
     List,
 }
 

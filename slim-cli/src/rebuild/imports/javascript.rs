@@ -6,7 +6,6 @@
 //! condition: what `import` and `require` may pick). The `package.json` of
 //! every package on the way is kept; native `.node` addons are ELF files,
 //! so the closure brings their libraries.
-use std::collections::BTreeSet;
 
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{Argument, CallExpression, Expression, ImportExpression};
@@ -15,7 +14,7 @@ use oxc_span::SourceType;
 use serde_json::Value;
 
 use super::{Imports, Resolver};
-use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
+use crate::rebuild::{closure::resolve_path, rootfs::LayerStack, rules::normalize};
 
 /// Modules built into Node (`node:` prefixed or bare).
 const BUILTIN: &[&str] = &[
@@ -137,18 +136,9 @@ pub fn parse_specifiers(source: &str, path: &str) -> Vec<String> {
     c.found
 }
 
+/// `dir/name` with `.` and `..` applied.
 fn join(dir: &str, name: &str) -> String {
-    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    normalize(&format!("{dir}/{name}"))
 }
 
 fn parent(path: &str) -> &str {
@@ -371,29 +361,14 @@ impl Resolver for JavaScript {
             }
             out.kept.extend(found);
         }
-        let kept: BTreeSet<String> = out.kept.drain(..).collect();
-        out.kept = kept.into_iter().collect();
-        out.missing.sort();
-        out.missing.dedup();
-        out
+        out.sorted()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::tree;
     use super::*;
-    use std::fs;
-
-    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, LayerStack) {
-        let t = tempfile::tempdir().unwrap();
-        for (p, text) in files {
-            let host = t.path().join(p.trim_start_matches('/'));
-            fs::create_dir_all(host.parent().unwrap()).unwrap();
-            fs::write(host, text).unwrap();
-        }
-        let fs = LayerStack::new(vec![t.path().to_path_buf()]);
-        (t, fs)
-    }
 
     #[test]
     fn finds_literal_specifiers_in_cjs_and_esm() {

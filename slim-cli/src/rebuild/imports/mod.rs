@@ -21,6 +21,17 @@ pub struct Imports {
     pub missing: Vec<String>,
 }
 
+impl Imports {
+    /// Each path and name once, sorted.
+    pub fn sorted(mut self) -> Self {
+        self.kept.sort();
+        self.kept.dedup();
+        self.missing.sort();
+        self.missing.dedup();
+        self
+    }
+}
+
 pub trait Resolver: Send {
     /// The language's name, as in `import:python` in the report.
     fn language(&self) -> &'static str;
@@ -36,4 +47,21 @@ pub fn all() -> Vec<Box<dyn Resolver>> {
         Box::new(python::Python::default()),
         Box::new(javascript::JavaScript),
     ]
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::LayerStack;
+
+    /// A one-layer image holding `files` (path, text).
+    pub fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, LayerStack) {
+        let t = tempfile::tempdir().unwrap();
+        for (p, text) in files {
+            let host = t.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+            std::fs::write(host, text).unwrap();
+        }
+        let fs = LayerStack::new(vec![t.path().to_path_buf()]);
+        (t, fs)
+    }
 }

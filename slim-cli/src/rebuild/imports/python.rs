@@ -529,29 +529,14 @@ impl Resolver for Python {
                 }),
             }
         }
-        let kept: BTreeSet<String> = out.kept.drain(..).collect();
-        out.kept = kept.into_iter().collect();
-        out.missing.sort();
-        out.missing.dedup();
-        out
+        out.sorted()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::tree;
     use super::*;
-    use std::fs;
-
-    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, LayerStack) {
-        let t = tempfile::tempdir().unwrap();
-        for (p, text) in files {
-            let host = t.path().join(p.trim_start_matches('/'));
-            fs::create_dir_all(host.parent().unwrap()).unwrap();
-            fs::write(host, text).unwrap();
-        }
-        let fs = LayerStack::new(vec![t.path().to_path_buf()]);
-        (t, fs)
-    }
 
     #[test]
     fn finds_imports_anywhere_in_the_module() {
