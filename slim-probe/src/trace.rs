@@ -42,6 +42,10 @@ pub struct FileRecord {
     pub errors: BTreeSet<String>,
     /// Process ids (host pids) that used it.
     pub pids: BTreeSet<u32>,
+    /// Seen only as the file an open reached through symlinks: the app
+    /// named another path (kept, but no evidence of what the app asked for).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resolved_only: bool,
 }
 
 /// One process of the container (thread group, host pid).
@@ -156,13 +160,16 @@ pub(crate) fn assemble(
                 kind
             }
         };
+        let resolved = ev.role == ROLE_OPENED;
         let rec = files.entry(path.clone()).or_insert_with(|| FileRecord {
             path,
             access: BTreeSet::new(),
             ok: false,
             errors: BTreeSet::new(),
             pids: BTreeSet::new(),
+            resolved_only: resolved,
         });
+        rec.resolved_only &= resolved;
         rec.access.insert(access);
         rec.pids.insert(ev.tgid);
         if failed {
@@ -326,6 +333,7 @@ mod tests {
         );
         let paths: Vec<_> = t.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/etc/debian_version", "/tmp/v"]);
+        assert!(t.files[0].resolved_only && !t.files[1].resolved_only);
         assert_eq!(t.events.dropped, 0, "a pipe behind an open is no loss");
     }
 }

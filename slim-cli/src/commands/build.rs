@@ -90,6 +90,12 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     };
     let req = Request {
         touched: report.files.iter().map(|f| f.path.clone()).collect(),
+        named: report
+            .files
+            .iter()
+            .filter(|f| !f.resolved_only)
+            .map(|f| f.path.clone())
+            .collect(),
         listed: with(&[Access::List]),
         executed: with(&[Access::Exec]),
         written: with(&[

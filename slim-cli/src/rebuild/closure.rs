@@ -50,8 +50,12 @@ pub struct Kept {
 /// What to select from, besides the trace.
 #[derive(Debug, Default)]
 pub struct Request {
-    /// Paths the container used (absolute, as it named them).
+    /// Paths the container used (absolute, as it named them, and the files
+    /// its opens reached through symlinks).
     pub touched: Vec<String>,
+    /// The touched paths the container named itself: the evidence rules
+    /// fire on (not where a symlink such as /etc/localtime led).
+    pub named: Vec<String>,
     /// Directories whose entries it read (getdents64): their entries stay,
     /// subdirectories as empty directories, so a listing prints the same.
     pub listed: Vec<String>,
@@ -638,7 +642,7 @@ pub fn select(
     c.current = None;
 
     let facts = c.facts(req);
-    let mut evidence: Vec<String> = req.touched.clone();
+    let mut evidence: Vec<String> = req.named.clone();
     let mut fired_once: HashSet<usize> = HashSet::new();
     let mut fired_on: HashSet<(usize, String)> = HashSet::new();
     let mut seen = 0; // evidence already offered to every rule
@@ -1029,13 +1033,28 @@ mod tests {
         let (_t, fs) = packaged();
         let quiet = Request {
             touched: vec!["/etc/localtime".into()],
+            named: vec!["/etc/localtime".into()],
             ..Default::default()
         };
         assert!(!select_safe(&fs, &quiet)
             .kept
             .contains_key("/usr/share/zoneinfo/Europe/Paris"));
+        // The zone file an open of /etc/localtime reached is kept as traced,
+        // but it is no request for every zone.
+        let reached = Request {
+            touched: vec![
+                "/etc/localtime".into(),
+                "/usr/share/zoneinfo/Europe/Paris".into(),
+            ],
+            named: vec!["/etc/localtime".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &reached);
+        assert!(sel.kept["/usr/share/zoneinfo/Europe/Paris"].rule.is_none());
+        assert!(!sel.rules.contains_key("time-zones"), "{:?}", sel.rules);
         let asked = Request {
             touched: vec!["/usr/share/zoneinfo/UTC".into()],
+            named: vec!["/usr/share/zoneinfo/UTC".into()],
             ..Default::default()
         };
         let sel = select_safe(&fs, &asked);
@@ -1087,6 +1106,7 @@ mod tests {
         symlink("/etc/java-17", home.join("conf")).unwrap();
         let req = Request {
             touched: vec!["/usr/lib/jvm/j17/lib/server/libjvm.so".into()],
+            named: vec!["/usr/lib/jvm/j17/lib/server/libjvm.so".into()],
             ..Default::default()
         };
         let sel = select_safe(&fs, &req);
