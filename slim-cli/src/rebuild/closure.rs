@@ -10,14 +10,15 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use globset::GlobSet;
 use serde::Serialize;
 
 use super::{
     elf,
     imports::{self, Resolver},
     packages::{Manager, PackageDb},
-    rootfs::LayerStack,
-    rules::{Compiled, Facts, KeepKind},
+    rootfs::{Found, LayerStack},
+    rules::{self, Compiled, Facts, KeepKind},
 };
 
 /// Why a path is in the minimal image (the first, strongest reason wins).
@@ -152,8 +153,9 @@ enum Step {
 }
 
 /// Resolves `path` in the image, following every symlink; returns the final
-/// path if it exists, and the symlinks and directories met on the way.
-fn walk(fs: &LayerStack, path: &str) -> (Option<String>, Vec<Step>) {
+/// path and what is there if it exists, and the symlinks and directories
+/// met on the way.
+fn walk(fs: &LayerStack, path: &str) -> (Option<(String, Found)>, Vec<Step>) {
     let mut steps = Vec::new();
     let mut pending = components(path);
     let mut cur = String::from("/");
@@ -188,7 +190,7 @@ fn walk(fs: &LayerStack, path: &str) -> (Option<String>, Vec<Step>) {
             continue;
         }
         if pending.is_empty() {
-            return (Some(next), steps);
+            return (Some((next, found)), steps);
         }
         if !found.meta.is_dir() {
             return (None, steps);
@@ -196,12 +198,14 @@ fn walk(fs: &LayerStack, path: &str) -> (Option<String>, Vec<Step>) {
         steps.push(Step::Dir(next.clone()));
         cur = next;
     }
-    (Some(cur), steps)
+    // A path ending at a directory through `.`, `..` or `/` itself.
+    let found = fs.lookup(&cur);
+    (found.map(|f| (cur, f)), steps)
 }
 
 /// Where `path` leads in the image, if it exists.
 pub fn resolve_path(fs: &LayerStack, path: &str) -> Option<String> {
-    walk(fs, path).0
+    walk(fs, path).0.map(|(p, _)| p)
 }
 
 /// Whether a glob character makes this path component a pattern.
@@ -230,9 +234,9 @@ struct Closer<'a> {
     syscalls: BTreeMap<String, String>,
     /// Paths kept only as the entry of a listed directory.
     listed_only: HashSet<String>,
-    /// The `unless` globs of the rule being applied: no path it brings
-    /// in through a tree matches them.
-    unless: Option<globset::GlobSet>,
+    /// What each scanned file loads (its `#!` or ELF interpreter and
+    /// libraries, resolved): the lower bound follows these.
+    deps: HashMap<String, Vec<String>>,
 }
 
 impl<'a> Closer<'a> {
@@ -251,7 +255,7 @@ impl<'a> Closer<'a> {
             warnings: Vec::new(),
             syscalls: BTreeMap::new(),
             listed_only: HashSet::new(),
-            unless: None,
+            deps: HashMap::new(),
         }
     }
 
@@ -295,9 +299,9 @@ impl<'a> Closer<'a> {
                 Step::Dir(p) => self.keep(&p, Reason::Parent),
             }
         }
-        let found = found?;
+        let (found, what) = found?;
         self.keep(&found, reason);
-        if self.fs.lookup(&found).is_some_and(|f| f.meta.is_file()) {
+        if what.meta.is_file() {
             self.enqueue(&found);
         }
         Some(found)
@@ -312,7 +316,7 @@ impl<'a> Closer<'a> {
     }
 
     fn exists(&self, path: &str) -> bool {
-        walk(self.fs, path).0.is_some()
+        resolve_path(self.fs, path).is_some()
     }
 
     fn find_in_path(&self, name: &str) -> Option<String> {
@@ -364,7 +368,8 @@ impl<'a> Closer<'a> {
             };
             let head = &head[..n];
             if let Some(interp) = elf::shebang(head) {
-                self.resolve(&interp, Reason::Interpreter);
+                let loads = self.resolve(&interp, Reason::Interpreter);
+                self.deps.insert(path, loads.into_iter().collect());
                 continue;
             }
             if !head.starts_with(b"\x7fELF") {
@@ -381,14 +386,16 @@ impl<'a> Closer<'a> {
             let Some(needs) = elf::needs(&path, &map) else {
                 continue;
             };
+            let mut loads = Vec::new();
             if let Some(interp) = &needs.interpreter {
-                self.resolve(interp, Reason::Interpreter);
+                loads.extend(self.resolve(interp, Reason::Interpreter));
             }
             for lib in &needs.needed {
                 if let Some(found) = self.find_library(lib, &needs.search) {
-                    self.resolve(&found, Reason::ElfDependency);
+                    loads.extend(self.resolve(&found, Reason::ElfDependency));
                 }
             }
+            self.deps.insert(path, loads);
         }
         self.current = None;
         Ok(())
@@ -411,38 +418,55 @@ impl<'a> Closer<'a> {
 
     /// Keeps `path` and, for a directory, everything below it; symlinks in
     /// it are followed, so what they point to comes along. With `unowned`,
-    /// only files no OS package owns.
-    fn keep_tree(&mut self, path: &str, reason: Reason, unowned: bool) {
-        let Some(real) = (if unowned {
+    /// only files no OS package owns; nothing matching `unless`.
+    fn keep_tree(&mut self, path: &str, reason: Reason, unowned: bool, unless: Option<&GlobSet>) {
+        let real = if unowned {
             resolve_path(self.fs, path)
         } else {
             self.resolve(path, reason)
-        }) else {
-            return;
         };
-        let is_dir = self.fs.lookup(&real).is_some_and(|f| f.meta.is_dir());
-        if !is_dir || !self.trees.insert(real.clone()) {
+        if let Some(real) = real {
+            self.keep_below(&real, reason, unowned, unless);
+        }
+    }
+
+    /// The members of directory `dir` (a resolved path), recursively: each
+    /// is a real path already, so it is kept as it is, not walked again.
+    fn keep_below(&mut self, dir: &str, reason: Reason, unowned: bool, unless: Option<&GlobSet>) {
+        let is_dir = self.fs.lookup(dir).is_some_and(|f| f.meta.is_dir());
+        if !is_dir || !self.trees.insert(dir.to_string()) {
             return;
         }
-        for name in self.fs.read_dir(&real) {
-            let child = join(&real, &name);
+        for name in self.fs.read_dir(dir) {
+            let child = join(dir, &name);
             let Some(f) = self.fs.lookup(&child) else {
                 continue;
             };
-            if self.unless.as_ref().is_some_and(|u| u.is_match(&child)) {
+            if unless.is_some_and(|u| u.is_match(&child)) {
                 continue;
             }
             if f.meta.is_dir() {
-                self.keep_tree(&child, reason, unowned);
+                if !unowned {
+                    self.keep(&child, reason);
+                }
+                self.keep_below(&child, reason, unowned, unless);
             } else if unowned && self.db.owns(&child) {
                 continue;
             } else if f.meta.file_type().is_symlink() {
                 self.keep(&child, reason);
                 if let Some(target) = self.resolve(&child, reason) {
-                    self.keep_tree(&target, reason, unowned);
+                    self.keep_below(&target, reason, unowned, unless);
                 }
             } else {
-                self.resolve(&child, reason);
+                if unowned {
+                    // Its parents were not kept on the way down.
+                    self.resolve(&child, reason);
+                    continue;
+                }
+                self.keep(&child, reason);
+                if f.meta.is_file() {
+                    self.enqueue(&child);
+                }
             }
         }
     }
@@ -491,8 +515,8 @@ impl<'a> Closer<'a> {
             KeepKind::Path => {
                 self.resolve(path, Reason::Rule);
             }
-            KeepKind::Tree => self.keep_tree(path, Reason::Rule, false),
-            KeepKind::Unowned => self.keep_tree(path, Reason::Rule, true),
+            KeepKind::Tree => self.keep_tree(path, Reason::Rule, false, Some(rule.unless())),
+            KeepKind::Unowned => self.keep_tree(path, Reason::Rule, true, Some(rule.unless())),
             KeepKind::Glob => {
                 for p in self.glob_paths(path)? {
                     if !rule.excluded(&p) {
@@ -516,7 +540,6 @@ impl<'a> Closer<'a> {
 
     fn fire(&mut self, rule: &Compiled, facts: &Facts, matched: Option<&str>) -> Result<()> {
         self.current = Some(Arc::from(rule.rule.name.as_str()));
-        self.unless = Some(rule.unless_set());
         for s in &rule.rule.keep.syscalls {
             self.syscalls
                 .entry(s.clone())
@@ -534,8 +557,60 @@ impl<'a> Closer<'a> {
             }
         }
         self.current = None;
-        self.unless = None;
         Ok(())
+    }
+
+    /// Bytes of regular files among `opened` (all touched, so all scanned)
+    /// and what they load, from the dependencies the closure recorded.
+    fn lower_bound(&self, opened: &[String]) -> u64 {
+        let mut seen = HashSet::new();
+        let mut todo: Vec<String> = opened
+            .iter()
+            .filter_map(|p| resolve_path(self.fs, p))
+            .collect();
+        let mut bytes = 0;
+        while let Some(p) = todo.pop() {
+            if !seen.insert(p.clone()) {
+                continue;
+            }
+            if let Some(f) = self.fs.lookup(&p).filter(|f| f.meta.is_file()) {
+                bytes += f.meta.len();
+            }
+            todo.extend(self.deps.get(&p).into_iter().flatten().cloned());
+        }
+        bytes
+    }
+
+    /// Runs the language resolvers over the files kept since they last ran,
+    /// keeping what those import; returns the imports nothing provides.
+    fn run_imports(&mut self, resolvers: &mut [Box<dyn Resolver>]) -> Vec<String> {
+        let mut unresolved = Vec::new();
+        let labels: Vec<Arc<str>> = resolvers
+            .iter()
+            .map(|r| Arc::from(format!("import:{}", r.language())))
+            .collect();
+        while let Some(src) = self.sources.pop_front() {
+            for (r, label) in resolvers.iter_mut().zip(&labels) {
+                if !r.wants(&src) {
+                    continue;
+                }
+                let found = r.imports(self.fs, &src);
+                self.current = Some(label.clone());
+                for imp in found.kept {
+                    let Some(real) = self.resolve(&imp, Reason::Import) else {
+                        continue;
+                    };
+                    if let Some(k) = self.kept.get_mut(&real) {
+                        if k.reason == Reason::Import && k.from.is_none() {
+                            k.from = Some(Arc::from(src.as_str()));
+                        }
+                    }
+                }
+                unresolved.extend(found.missing.into_iter().map(|m| format!("{src}: {m}")));
+                self.current = None;
+            }
+        }
+        unresolved
     }
 
     /// The outermost directory around `written` that no package owns (a
@@ -623,7 +698,7 @@ pub fn select(
         if !c.exists(p) {
             anyhow::bail!("--include-path {p}: no such path in the image");
         }
-        c.keep_tree(p, Reason::Include, false);
+        c.keep_tree(p, Reason::Include, false, None);
     }
     let mut bins: Vec<String> = req.include_bins.clone();
     if req.include_shell {
@@ -677,26 +752,7 @@ pub fn select(
             }
         }
         c.close_dependencies()?;
-        while let Some(src) = c.sources.pop_front() {
-            for r in resolvers.iter_mut() {
-                if !r.wants(&src) {
-                    continue;
-                }
-                let found = r.imports(fs, &src);
-                c.current = Some(Arc::from(format!("import:{}", r.language())));
-                for imp in found.kept {
-                    if let Some(real) = c.resolve(&imp, Reason::Import) {
-                        if let Some(k) = c.kept.get_mut(&real) {
-                            if k.reason == Reason::Import && k.from.is_none() {
-                                k.from = Some(Arc::from(src.as_str()));
-                            }
-                        }
-                    }
-                }
-                unresolved.extend(found.missing.into_iter().map(|m| format!("{src}: {m}")));
-                c.current = None;
-            }
-        }
+        unresolved.extend(c.run_imports(resolvers));
         c.close_dependencies()?;
         evidence.append(&mut c.evidence);
         if c.kept.len() == before && seen == evidence.len() && c.queue.is_empty() {
@@ -704,18 +760,11 @@ pub fn select(
         }
     }
 
+    let lower_bound_bytes = c.lower_bound(&req.opened);
     let mut warnings = std::mem::take(&mut c.warnings);
     let mut kept = c.kept;
     if !req.excludes.is_empty() {
-        let mut set = globset::GlobSetBuilder::new();
-        for pat in &req.excludes {
-            let glob = globset::GlobBuilder::new(pat)
-                .literal_separator(true)
-                .build()
-                .with_context(|| format!("--exclude {pat:?} is not a valid glob"))?;
-            set.add(glob);
-        }
-        let set = set.build()?;
+        let set = rules::glob_set(&req.excludes).context("--exclude")?;
         kept.retain(|path, k| {
             let drop = set.is_match(path);
             if drop && k.reason == Reason::Touched {
@@ -745,7 +794,6 @@ pub fn select(
     } else {
         Default::default()
     };
-    let lower_bound_bytes = lower_bound(fs, &req.opened)?;
     Ok(Selection {
         placeholders,
         lower_bound_bytes,
@@ -756,21 +804,6 @@ pub fn select(
         unresolved_imports: unresolved,
         syscalls: c.syscalls,
     })
-}
-
-/// Bytes of regular files among `opened` and their ELF/`#!` closure.
-fn lower_bound(fs: &LayerStack, opened: &[String]) -> Result<u64> {
-    let mut c = Closer::new(fs, PackageDb::empty());
-    for p in opened {
-        c.resolve(p, Reason::Touched);
-    }
-    c.close_dependencies()?;
-    Ok(c.kept
-        .keys()
-        .filter_map(|p| fs.lookup(p))
-        .filter(|f| f.meta.is_file())
-        .map(|f| f.meta.len())
-        .sum())
 }
 
 /// The language resolvers of safe mode.

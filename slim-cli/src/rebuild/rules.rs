@@ -129,7 +129,8 @@ fn glob(pattern: &str) -> Result<Glob> {
         .with_context(|| format!("{pattern:?} is not a valid glob"))
 }
 
-fn glob_set(patterns: &[String]) -> Result<GlobSet> {
+/// The patterns as one set (`*` stays within a path component, `**` crosses).
+pub fn glob_set(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         b.add(glob(p)?);
@@ -170,9 +171,12 @@ impl Rule {
             bail!("rule {} keeps nothing", self.name);
         }
         let w = &self.when;
-        let triggered =
-            w.always || !w.touched.is_empty() || !w.executed.is_empty() || !w.image.is_empty();
-        if !triggered && w.env.is_empty() {
+        let triggered = w.always
+            || !w.touched.is_empty()
+            || !w.executed.is_empty()
+            || !w.image.is_empty()
+            || !w.env.is_empty();
+        if !triggered {
             bail!(
                 "rule {} has no trigger (when.always, touched, executed, image or env)",
                 self.name
@@ -187,8 +191,7 @@ impl Rule {
                     self.name
                 );
             }
-            let probe = entry.replace(['{', '}'], "");
-            if !probe.starts_with('/') && !entry.starts_with('{') {
+            if !entry.starts_with(['/', '{']) {
                 bail!(
                     "rule {}: {entry:?} is not an absolute path or a placeholder",
                     self.name
@@ -285,8 +288,8 @@ impl Compiled {
     }
 
     /// The `unless` globs, for the paths a tree brings in.
-    pub fn unless_set(&self) -> GlobSet {
-        self.unless.clone()
+    pub fn unless(&self) -> &GlobSet {
+        &self.unless
     }
 
     /// Whether an expanded entry is excluded by `unless`.
