@@ -64,25 +64,48 @@ pub async fn wait_ready(
 ) -> Result<()> {
     let client = client()?;
     let url = format!("http://127.0.0.1:{host_port}/");
-    let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(10);
-    loop {
-        if client
+    let answered = || async {
+        client
             .get(&url)
             .timeout(Duration::from_secs(2))
             .send()
             .await
             .is_ok()
-        {
+    };
+    let late = || {
+        format!(
+            "the app did not answer HTTP on 127.0.0.1:{host_port} within {} s; \
+             raise --ready-timeout or pass --no-http-probe",
+            timeout.as_secs()
+        )
+    };
+    poll(docker, id, timeout, "answered HTTP", answered, late).await
+}
+
+/// Polls `ready` with a growing delay until it holds; fails early (with the
+/// exit code and last output) if the container exits before it `what`, or
+/// with `late()` once `timeout` passed.
+async fn poll<F, Fut>(
+    docker: &Docker,
+    id: &str,
+    timeout: Duration,
+    what: &str,
+    mut ready: F,
+    late: impl Fn() -> String,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(10);
+    loop {
+        if ready().await {
             return Ok(());
         }
-        exited(docker, id, "answered HTTP").await?;
+        exited(docker, id, what).await?;
         if Instant::now() >= deadline {
-            bail!(
-                "the app did not answer HTTP on 127.0.0.1:{host_port} within {} s; \
-                 raise --ready-timeout or pass --no-http-probe",
-                timeout.as_secs()
-            );
+            bail!("{}", late());
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
@@ -117,44 +140,37 @@ pub async fn wait_ready_quiet(
     ports: &HashMap<u16, u16>,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(10);
-    loop {
-        let ready = match ready_cmd {
-            Some(cmd) => host_command(cmd, ports)
+    // The init's pid is fixed for the container's life: read it once.
+    let pid = docker::pid(docker, id).await?;
+    let ready = || async {
+        match (ready_cmd, pid) {
+            (Some(cmd), _) => host_command(cmd, ports)
                 .output()
                 .await
                 .is_ok_and(|o| o.status.success()),
-            None => match docker::pid(docker, id).await? {
-                Some(pid) => {
-                    let mut open = Vec::new();
-                    for t in ["tcp", "tcp6"] {
-                        let table = std::fs::read_to_string(format!("/proc/{pid}/net/{t}"))
-                            .unwrap_or_default();
-                        open.extend(listening_ports(&table));
-                    }
-                    tcp_ports.iter().all(|p| open.contains(p))
+            (None, Some(pid)) => {
+                let mut open = Vec::new();
+                for t in ["tcp", "tcp6"] {
+                    let table =
+                        std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).unwrap_or_default();
+                    open.extend(listening_ports(&table));
                 }
-                None => false,
-            },
+                tcp_ports.iter().all(|p| open.contains(p))
+            }
+            (None, None) => false,
+        }
+    };
+    let late = || {
+        let what = match ready_cmd {
+            Some(cmd) => format!("--ready-cmd {cmd:?} did not succeed"),
+            None => format!("the app did not listen on TCP ports {tcp_ports:?}"),
         };
-        if ready {
-            return Ok(());
-        }
-        exited(docker, id, "was ready").await?;
-        if Instant::now() >= deadline {
-            let what = match ready_cmd {
-                Some(cmd) => format!("--ready-cmd {cmd:?} did not succeed"),
-                None => format!("the app did not listen on TCP ports {tcp_ports:?}"),
-            };
-            bail!(
-                "{what} within {} s; raise --ready-timeout or give --ready-cmd",
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(200));
-    }
+        format!(
+            "{what} within {} s; raise --ready-timeout or give --ready-cmd",
+            timeout.as_secs()
+        )
+    };
+    poll(docker, id, timeout, "was ready", ready, late).await
 }
 
 /// Fails, with the exit code and the last output, if the container exited

@@ -20,58 +20,40 @@ use crate::{
 };
 
 /// Containers to remove when the command ends, however it ends (main runs
-/// it after the command, also on a signal). Sessions are registered before
-/// their container is created: a signal can arrive while the engine
-/// creates it, before slim knows its id, so cleanup also removes whatever
-/// carries a registered session's label.
+/// it after the command, also on a signal). A run is registered by its
+/// session before its container is created (a signal can arrive while the
+/// engine creates it, before slim knows its id), and cleanup removes
+/// whatever carries a registered session's label.
 #[derive(Clone, Default)]
-pub struct Cleanup(Arc<Mutex<Registered>>);
-
-#[derive(Default)]
-struct Registered {
-    ids: Vec<String>,
-    sessions: Vec<String>,
-}
+pub struct Cleanup(Arc<Mutex<Vec<String>>>);
 
 impl Cleanup {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn register(&self, id: &str) {
-        self.lock().ids.push(id.to_string());
+    pub fn register(&self, session: &str) {
+        self.sessions().push(session.to_string());
     }
 
-    pub fn register_session(&self, session: &str) {
-        self.lock().sessions.push(session.to_string());
-    }
-
-    /// Removes `id` now and forgets it (and its session, now empty).
+    /// Removes the container `id` of `session` now and forgets the session.
     async fn remove(&self, docker: &Docker, id: &str, session: &str) -> Result<()> {
         docker::remove(docker, id).await?;
-        let mut r = self.lock();
-        r.ids.retain(|i| i != id);
-        r.sessions.retain(|s| s != session);
+        self.sessions().retain(|s| s != session);
         Ok(())
     }
 
     pub async fn run(&self) {
-        let (ids, sessions) = {
-            let mut r = self.lock();
-            (std::mem::take(&mut r.ids), std::mem::take(&mut r.sessions))
-        };
-        if ids.is_empty() && sessions.is_empty() {
+        let sessions = std::mem::take(&mut *self.sessions());
+        if sessions.is_empty() {
             return;
         }
         let Ok(docker) = docker::connect().await else {
-            eprintln!("slim: warning: cannot reach Docker to remove containers {ids:?}");
+            eprintln!(
+                "slim: warning: cannot reach Docker to remove the containers of runs {sessions:?}"
+            );
             return;
         };
-        for id in ids {
-            if let Err(e) = docker::remove(&docker, &id).await {
-                eprintln!("slim: warning: {e:#}");
-            }
-        }
         for session in sessions {
             if let Err(e) = docker::remove_session(&docker, &session).await {
                 eprintln!("slim: warning: {e:#}");
@@ -154,7 +136,7 @@ pub async fn run(
         &format!("starting a container of {image_ref}"),
     );
     let session = session_name();
-    cleanup.register_session(&session);
+    cleanup.register(&session);
     let id = docker::create(
         docker,
         image_ref,
@@ -163,7 +145,6 @@ pub async fn run(
         opts.seccomp.as_deref(),
     )
     .await?;
-    cleanup.register(&id);
     if let Some(p) = &probe {
         p.watch_container(&id);
     }
