@@ -121,10 +121,7 @@ pub enum ReadLayers {
 /// registry host[:port] first, and an optional `:tag`.
 fn parse_tag(s: &str) -> Result<String, String> {
     let bad = || format!("{s:?} is not a valid image reference (like name:tag, lowercase)");
-    let (name, tag) = match s.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, Some(t)),
-        _ => (s, None),
-    };
+    let (name, tag) = crate::docker::split_reference(s);
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128

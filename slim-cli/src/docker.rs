@@ -14,6 +14,15 @@ use bollard::{
 };
 use futures_util::StreamExt;
 
+/// An image reference's name and tag: the tag follows the last `:` unless
+/// that colon belongs to a registry's `host:port` (a `/` comes after it).
+pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (reference, None),
+    }
+}
+
 /// Every container slim creates carries these: its run, and the pid of the
 /// slim process, so a later run can tell a dead run's leftovers.
 pub const SESSION_LABEL: &str = "slim.session";
@@ -132,11 +141,8 @@ fn context_host() -> Option<String> {
         return None;
     }
     // The CLI stores a context under the sha256 of its name.
-    use sha2::Digest;
-    let key: String = sha2::Sha256::digest(name.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::rebuild::image::sha256(name.as_bytes());
+    let key = digest.trim_start_matches("sha256:");
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(config_dir.join("contexts/meta").join(key).join("meta.json")).ok()?,
     )
@@ -332,10 +338,8 @@ pub async fn image_id(docker: &Docker, name: &str) -> Option<String> {
 pub async fn restore_tag(docker: &Docker, tag: &str, previous: Option<&str>) -> Result<()> {
     match previous {
         Some(id) => {
-            let (repo, t) = match tag.rsplit_once(':') {
-                Some((r, t)) if !t.contains('/') => (r, t),
-                _ => (tag, "latest"),
-            };
+            let (repo, t) = split_reference(tag);
+            let t = t.unwrap_or("latest");
             docker
                 .tag_image(id, Some(bollard::image::TagImageOptions { repo, tag: t }))
                 .await

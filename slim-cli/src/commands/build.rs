@@ -40,8 +40,7 @@ fn canonical(name: &str) -> String {
         .strip_prefix("docker.io/")
         .unwrap_or(name)
         .trim_start_matches("library/");
-    let tagged = name.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
-    if tagged || name.contains('@') {
+    if docker::split_reference(name).1.is_some() || name.contains('@') {
         name.to_string()
     } else {
         format!("{name}:latest")
@@ -154,10 +153,11 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     }
 
     steps.step("layer", "writing the layer");
-    let kept = selection.kept.clone();
-    let placeholders = selection.placeholders.clone();
-    let (layer_file, stats) = tokio::task::spawn_blocking(move || {
-        image::layer_file(|out| layer::write(&fs, &kept, &placeholders, out))
+    // The selection goes to the writer's thread and comes back: no copy of
+    // a map that holds every kept path.
+    let (layer_file, stats, selection) = tokio::task::spawn_blocking(move || {
+        image::layer_file(|out| layer::write(&fs, &selection.kept, &selection.placeholders, out))
+            .map(|(file, stats)| (file, stats, selection))
     })
     .await??;
     let diff_id = layer_file.info.digest.clone();
