@@ -203,6 +203,11 @@ fn walk(fs: &LayerStack, path: &str) -> (Option<(String, Found)>, Vec<Step>) {
     (found.map(|f| (cur, f)), steps)
 }
 
+/// What is at `path` in the image, through symlinks, if anything.
+pub fn find(fs: &LayerStack, path: &str) -> Option<Found> {
+    walk(fs, path).0.map(|(_, f)| f)
+}
+
 /// Where `path` leads in the image, if it exists.
 pub fn resolve_path(fs: &LayerStack, path: &str) -> Option<String> {
     walk(fs, path).0.map(|(p, _)| p)

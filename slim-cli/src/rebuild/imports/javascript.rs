@@ -13,8 +13,8 @@ use oxc_ast_visit::Visit;
 use oxc_span::SourceType;
 use serde_json::Value;
 
-use super::{Imports, Resolver};
-use crate::rebuild::{closure::resolve_path, rootfs::LayerStack, rules::normalize};
+use super::{is_dir, is_file, join, parent, read, read_text, Imports, Resolver};
+use crate::rebuild::rootfs::LayerStack;
 
 /// Modules built into Node (`node:` prefixed or bare).
 const BUILTIN: &[&str] = &[
@@ -136,35 +136,8 @@ pub fn parse_specifiers(source: &str, path: &str) -> Vec<String> {
     c.found
 }
 
-/// `dir/name` with `.` and `..` applied.
-fn join(dir: &str, name: &str) -> String {
-    normalize(&format!("{dir}/{name}"))
-}
-
-fn parent(path: &str) -> &str {
-    match path.rsplit_once('/') {
-        Some(("", _)) | None => "/",
-        Some((p, _)) => p,
-    }
-}
-
-fn kind(fs: &LayerStack, path: &str) -> Option<bool> {
-    let real = resolve_path(fs, path)?;
-    fs.lookup(&real).map(|f| f.meta.is_dir())
-}
-
-fn is_file(fs: &LayerStack, path: &str) -> bool {
-    kind(fs, path) == Some(false)
-}
-
-fn is_dir(fs: &LayerStack, path: &str) -> bool {
-    kind(fs, path) == Some(true)
-}
-
 fn read_json(fs: &LayerStack, path: &str) -> Option<Value> {
-    let real = resolve_path(fs, path)?;
-    let bytes = std::fs::read(fs.lookup(&real)?.host).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    serde_json::from_slice(&read(fs, path)?).ok()
 }
 
 /// Every target string in an `exports` value (all conditions).
@@ -325,11 +298,7 @@ impl Resolver for JavaScript {
 
     fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports {
         let mut out = Imports::default();
-        let Some(source) = resolve_path(fs, path)
-            .and_then(|r| fs.lookup(&r))
-            .and_then(|f| std::fs::read(f.host).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-        else {
+        let Some(source) = read_text(fs, path) else {
             return out;
         };
         let here = parent(path);

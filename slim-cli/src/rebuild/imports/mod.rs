@@ -9,7 +9,37 @@
 mod javascript;
 mod python;
 
-use super::rootfs::LayerStack;
+use super::{closure::find, rootfs::LayerStack, rules::normalize};
+
+// Image file helpers the resolvers share; paths go through symlinks.
+
+fn is_dir(fs: &LayerStack, path: &str) -> bool {
+    find(fs, path).is_some_and(|f| f.meta.is_dir())
+}
+
+fn is_file(fs: &LayerStack, path: &str) -> bool {
+    find(fs, path).is_some_and(|f| f.meta.is_file())
+}
+
+fn read(fs: &LayerStack, path: &str) -> Option<Vec<u8>> {
+    std::fs::read(find(fs, path)?.host).ok()
+}
+
+fn read_text(fs: &LayerStack, path: &str) -> Option<String> {
+    read(fs, path).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// `dir/name` with `.` and `..` applied.
+fn join(dir: &str, name: &str) -> String {
+    normalize(&format!("{dir}/{name}"))
+}
+
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((p, _)) => p,
+    }
+}
 
 /// What one file imports, resolved in the image.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use rustpython_ast::{self as ast, Visitor};
 
-use super::{Imports, Resolver};
+use super::{is_dir, is_file, join, parent, read_text, Imports, Resolver};
 use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
 
 /// Prefixes under which Python installations keep `pythonX.Y` and
@@ -192,41 +192,6 @@ pub fn parse_imports(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)
     c.found
 }
 
-fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-fn parent(path: &str) -> &str {
-    match path.rsplit_once('/') {
-        Some(("", _)) | None => "/",
-        Some((p, _)) => p,
-    }
-}
-
-fn is_dir(fs: &LayerStack, path: &str) -> bool {
-    resolve_path(fs, path)
-        .and_then(|r| fs.lookup(&r))
-        .is_some_and(|f| f.meta.is_dir())
-}
-
-fn is_file(fs: &LayerStack, path: &str) -> bool {
-    resolve_path(fs, path)
-        .and_then(|r| fs.lookup(&r))
-        .is_some_and(|f| f.meta.is_file())
-}
-
-fn read(fs: &LayerStack, path: &str) -> Option<String> {
-    let real = resolve_path(fs, path)?;
-    let f = fs.lookup(&real)?;
-    std::fs::read(f.host)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
 /// The normalized distribution name of a metadata directory
 /// (`Foo_Bar-1.0.dist-info` -> `foo_bar`).
 fn dist_name(dir: &str) -> String {
@@ -267,7 +232,7 @@ impl Python {
             let mut extra = Vec::new();
             for d in &dirs {
                 for name in fs.read_dir(d).into_iter().filter(|n| n.ends_with(".pth")) {
-                    for line in read(fs, &join(d, &name)).unwrap_or_default().lines() {
+                    for line in read_text(fs, &join(d, &name)).unwrap_or_default().lines() {
                         let line = line.trim();
                         if line.is_empty() || line.starts_with('#') || line.starts_with("import") {
                             continue;
@@ -418,14 +383,14 @@ impl Python {
                 }
                 let dir = join(site, &d);
                 let mut tops: BTreeSet<String> = BTreeSet::new();
-                if let Some(t) = read(fs, &join(&dir, "top_level.txt")) {
+                if let Some(t) = read_text(fs, &join(&dir, "top_level.txt")) {
                     tops.extend(
                         t.lines()
                             .map(|l| l.trim().to_string())
                             .filter(|l| !l.is_empty()),
                     );
                 }
-                if let Some(r) = read(fs, &join(&dir, "RECORD")) {
+                if let Some(r) = read_text(fs, &join(&dir, "RECORD")) {
                     for line in r.lines() {
                         let first = line.split(['/', ',']).next().unwrap_or("");
                         let first = first.strip_suffix(".py").unwrap_or(first);
@@ -478,7 +443,7 @@ impl Resolver for Python {
         }
         let cached = self.pycache(fs, path);
         out.kept.extend(cached);
-        let Some(source) = read(fs, path) else {
+        let Some(source) = read_text(fs, path) else {
             return out;
         };
         let here = parent(path).to_string();
