@@ -32,32 +32,21 @@ pub async fn unpack_exported(docker: &Docker, image: &str) -> Result<LayerStack>
     Ok(LayerStack::unpacked(layers, tmp))
 }
 
-/// Creating a directory's children changes its mtime after the unpacker set
-/// it; set directory mtimes again from the layer's headers, so the minimal
-/// layer is the same whichever way the image was read.
-fn restore_dir_mtimes(layer_tar: &Path, dir: &Path) -> Result<()> {
-    let mut ar = tar::Archive::new(std::fs::File::open(layer_tar)?);
-    for entry in ar.entries()? {
-        let entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Directory {
-            continue;
-        }
-        let mtime = filetime::FileTime::from_unix_time(entry.header().mtime()? as i64, 0);
-        let path = dir.join(entry.path()?);
-        filetime::set_symlink_file_times(&path, mtime, mtime)
-            .with_context(|| format!("cannot set the mtime of {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Unpacks one layer into `dir`. The tar crate writes FIFOs and device
-/// nodes as empty regular files, so those are made here with mknod (the
-/// same node the layer store holds, so both ways give the same layer).
+/// Unpacks one layer into `dir`, so the minimal layer is the same whichever
+/// way the image was read. The tar crate writes FIFOs and device nodes as
+/// empty regular files, so those are made here with mknod; and creating a
+/// directory's children changes its mtime after the unpacker set it, so
+/// directory mtimes are set again once everything is in place.
 fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
+    std::fs::create_dir_all(dir)?;
+    let mut dir_mtimes = Vec::new();
     for entry in ar.entries()? {
         let mut entry = entry?;
         let h = entry.header();
+        if h.entry_type() == tar::EntryType::Directory {
+            dir_mtimes.push((dir.join(entry.path()?), h.mtime()?));
+        }
         let kind = match h.entry_type() {
             tar::EntryType::Fifo => libc::S_IFIFO,
             tar::EntryType::Char => libc::S_IFCHR,
@@ -98,6 +87,11 @@ fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Resul
         let mtime = filetime::FileTime::from_unix_time(h.mtime()? as i64, 0);
         filetime::set_symlink_file_times(&path, mtime, mtime)?;
     }
+    for (path, mtime) in dir_mtimes {
+        let mtime = filetime::FileTime::from_unix_time(mtime as i64, 0);
+        filetime::set_symlink_file_times(&path, mtime, mtime)
+            .with_context(|| format!("cannot set the mtime of {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -119,14 +113,12 @@ fn unpack(root: &Path, saved: &Path) -> Result<Vec<PathBuf>> {
     for (i, layer) in layers.iter().enumerate() {
         let name = layer.as_str().context("a layer name is not a string")?;
         let dir = root.join("layers").join(i.to_string());
-        std::fs::create_dir_all(&dir)?;
         let mut ar = tar::Archive::new(std::fs::File::open(archive_dir.join(name))?);
         ar.set_preserve_permissions(true);
         ar.set_preserve_ownerships(true);
         ar.set_unpack_xattrs(true);
         ar.set_preserve_mtime(true);
         unpack_layer(&mut ar, &dir).with_context(|| format!("cannot unpack layer {name}"))?;
-        restore_dir_mtimes(&archive_dir.join(name), &dir)?;
         dirs.push(dir);
     }
     std::fs::remove_dir_all(&archive_dir)?;
@@ -159,10 +151,9 @@ mod tests {
             b.finish().unwrap();
         }
         let out = t.path().join("out");
-        tar::Archive::new(std::fs::File::open(&layer).unwrap())
-            .unpack(&out)
-            .unwrap();
-        restore_dir_mtimes(&layer, &out).unwrap();
+        let mut ar = tar::Archive::new(std::fs::File::open(&layer).unwrap());
+        ar.set_preserve_mtime(true);
+        unpack_layer(&mut ar, &out).unwrap();
         assert_eq!(
             std::fs::metadata(out.join("etc")).unwrap().mtime(),
             1_000_000
