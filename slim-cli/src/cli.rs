@@ -3,6 +3,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::{
+    engine::EngineKind,
+    image::source::ReadLayers,
+    probes::HttpProbe,
+    session::{ContinueAfter, Plan},
+    transport::ImageName,
+};
+
 /// slim makes container images small and safe by watching them run: an eBPF
 /// probe records every file and syscall of the running container, from the
 /// outside, with no privileged sensor inside it.
@@ -56,11 +64,28 @@ pub enum SeccompMode {
     Families,
 }
 
+/// Where images are run, pulled from and pushed to.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The engine that runs the probe container (and holds docker-daemon:
+    /// images): Docker (DOCKER_HOST, the CLI's context) or Podman
+    /// (CONTAINER_HOST, else its root socket, started when none answers).
+    #[arg(long, value_enum, default_value_t = EngineKind::Docker)]
+    pub engine: EngineKind,
+    /// --tls-verify=false: reach registries over plain HTTP (for a registry
+    /// on localhost).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The image to minify (it is never modified).
-    pub image: String,
-    /// Tag of the minimal image written to the Docker daemon.
+    /// The image to minify (it is never modified): REF or docker-daemon:REF
+    /// (in the engine), docker://REF (a registry), oci:DIR[:TAG],
+    /// docker-archive:FILE.
+    pub image: ImageName,
+    /// Tag of the minimal image written to the engine.
     #[arg(long, value_parser = parse_tag)]
     pub tag: String,
     /// Directory for report.json and seccomp.json (created if missing).
@@ -94,34 +119,31 @@ pub struct BuildArgs {
     /// the container used is left out with a warning.
     #[arg(long, value_name = "GLOB", value_parser = parse_glob)]
     pub exclude: Vec<String>,
-    /// Also write the image as an OCI image layout: oci:DIR.
-    #[arg(long, value_name = "oci:DIR", value_parser = parse_output)]
-    pub output: Option<PathBuf>,
-    /// How to read IMAGE's files: in place from the overlay2 layer store
-    /// (fast, cost grows with what is kept), from the engine's export stream
-    /// (any storage driver, reads the whole image), or auto: in place when
-    /// possible.
+    /// Also write the image here (repeatable): oci:DIR[:TAG],
+    /// docker-archive:FILE, docker://REF (push), docker-daemon:REF.
+    #[arg(long, value_name = "TRANSPORT:NAME")]
+    pub output: Vec<ImageName>,
+    /// How to read the files of an image in the engine: in place from the
+    /// overlay layer store (fast, cost grows with what is kept), from the
+    /// engine's export stream (any storage driver, reads the whole image),
+    /// or auto: in place when possible.
     #[arg(long, value_enum, default_value_t = ReadLayers::Auto)]
     pub read_layers: ReadLayers,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// After building, run TAG under the profile, replay the probes, and fail
     /// if one that passed on IMAGE fails or answers differently.
     #[arg(long)]
     pub verify: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReadLayers {
-    Auto,
-    InPlace,
-    Export,
-}
-
 /// An image reference Docker accepts: lowercase path components of
 /// [a-z0-9] joined by `.`, `_`, `__` or `-`, `/`-separated, an optional
 /// registry host[:port] first, and an optional `:tag`.
 fn parse_tag(s: &str) -> Result<String, String> {
+    let s = s.strip_prefix("docker-daemon:").unwrap_or(s);
     let bad = || format!("{s:?} is not a valid image reference (like name:tag, lowercase)");
-    let (name, tag) = crate::docker::split_reference(s);
+    let (name, tag) = crate::engine::split_reference(s);
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
@@ -166,27 +188,23 @@ fn parse_glob(s: &str) -> Result<String, String> {
 }
 
 fn parse_http_probe(s: &str) -> Result<String, String> {
-    crate::probes::HttpProbe::parse(s)
+    HttpProbe::parse(s)
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
 
-fn parse_output(s: &str) -> Result<PathBuf, String> {
-    s.strip_prefix("oci:")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("expected oci:DIR, not {s:?}"))
-}
-
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// The image to probe (it is never modified).
-    pub image: String,
+    /// The image to probe (it is never modified), with the transports of
+    /// `slim build`.
+    pub image: ImageName,
     /// Directory for report.json and seccomp.json (created if missing).
     #[arg(long, value_name = "DIR")]
     pub artifacts: PathBuf,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// How the container is exercised while the probe watches.
@@ -236,11 +254,34 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContinueAfter {
-    Probe,
-    Exit,
-    Seconds(u64),
+impl ProbeArgs {
+    /// The session's plan: the default HTTP probe spelled out.
+    pub fn plan(&self) -> Plan {
+        let http = if self.no_http_probe {
+            Vec::new()
+        } else if self.http_probe.is_empty() {
+            vec![HttpProbe {
+                method: "GET".into(),
+                path: "/".into(),
+            }]
+        } else {
+            // Checked when parsed.
+            self.http_probe
+                .iter()
+                .filter_map(|s| HttpProbe::parse(s).ok())
+                .collect()
+        };
+        Plan {
+            http,
+            http_given: !self.http_probe.is_empty(),
+            exec: self.exec.clone(),
+            host_exec: self.host_exec.clone(),
+            ready_cmd: self.ready_cmd.clone(),
+            continue_after: self.continue_after,
+            stop_timeout: self.stop_timeout,
+            ready_timeout: std::time::Duration::from_secs(self.ready_timeout),
+        }
+    }
 }
 
 fn parse_continue_after(s: &str) -> Result<ContinueAfter, String> {

@@ -1,19 +1,11 @@
 //! The `slim` binary: parses arguments, sets up logging, dispatches to a
 //! subcommand, and turns any error into one line on stderr and exit status 1.
-mod cli;
-mod commands;
-mod docker;
-mod probes;
-mod progress;
-mod rebuild;
-mod report;
-mod seccomp;
-mod session;
-mod signals;
-
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use slim_cli::{
+    cli::{Cli, Command},
+    commands, session, signals,
+};
 
 fn main() -> std::process::ExitCode {
     // One line, not a backtrace: where and what, and that it is slim's bug.

@@ -3,11 +3,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use anyhow::{anyhow, bail, Context, Result};
-use bollard::Docker;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::docker;
+use crate::engine::ContainerRuntime;
 
 /// One HTTP request to send, parsed from "METHOD PATH".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +31,29 @@ impl HttpProbe {
     }
 }
 
+/// What kind of probe it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    Http,
+    Exec,
+    HostExec,
+}
+
+impl std::fmt::Display for ProbeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Exec => "exec",
+            ProbeKind::HostExec => "host-exec",
+        })
+    }
+}
+
 /// What one probe did, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
-    pub kind: &'static str,
+    pub kind: ProbeKind,
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -54,10 +72,10 @@ fn client() -> Result<reqwest::Client> {
 }
 
 /// Waits until the app answers HTTP on `host_port` (any status), polling:
-/// docker-proxy accepts TCP connections before the app listens, so only an
+/// the engine's port proxy accepts TCP connections before the app listens, so only an
 /// HTTP answer says the app is ready. Fails early if the container exits.
-pub async fn wait_ready(
-    docker: &Docker,
+pub async fn wait_ready<R: ContainerRuntime>(
+    rt: &R,
     id: &str,
     host_port: u16,
     timeout: Duration,
@@ -79,14 +97,14 @@ pub async fn wait_ready(
             timeout.as_secs()
         )
     };
-    poll(docker, id, timeout, "answered HTTP", answered, late).await
+    poll(rt, id, timeout, "answered HTTP", answered, late).await
 }
 
 /// Polls `ready` with a growing delay until it holds; fails early (with the
 /// exit code and last output) if the container exits before it `what`, or
 /// with `late()` once `timeout` passed.
-async fn poll<F, Fut>(
-    docker: &Docker,
+async fn poll<R: ContainerRuntime, F, Fut>(
+    rt: &R,
     id: &str,
     timeout: Duration,
     what: &str,
@@ -103,7 +121,7 @@ where
         if ready().await {
             return Ok(());
         }
-        exited(docker, id, what).await?;
+        exited(rt, id, what).await?;
         if Instant::now() >= deadline {
             bail!("{}", late());
         }
@@ -132,8 +150,8 @@ pub fn listening_ports(table: &str) -> Vec<u16> {
 /// like --host-exec) succeeds, or else every exposed TCP port listens in
 /// the container's network namespace (docker-proxy accepts connections on
 /// the host port before the app listens, so a connect proves nothing).
-pub async fn wait_ready_quiet(
-    docker: &Docker,
+pub async fn wait_ready_quiet<R: ContainerRuntime>(
+    rt: &R,
     id: &str,
     tcp_ports: &[u16],
     ready_cmd: Option<&str>,
@@ -141,7 +159,7 @@ pub async fn wait_ready_quiet(
     timeout: Duration,
 ) -> Result<()> {
     // The init's pid is fixed for the container's life: read it once.
-    let pid = docker::pid(docker, id).await?;
+    let pid = rt.pid(id).await?;
     let ready = || async {
         match (ready_cmd, pid) {
             (Some(cmd), _) => host_command(cmd, ports)
@@ -170,17 +188,17 @@ pub async fn wait_ready_quiet(
             timeout.as_secs()
         )
     };
-    poll(docker, id, timeout, "was ready", ready, late).await
+    poll(rt, id, timeout, "was ready", ready, late).await
 }
 
 /// Fails, with the exit code and the last output, if the container exited
 /// before it `what`.
-async fn exited(docker: &Docker, id: &str, what: &str) -> Result<()> {
-    let (running, code) = docker::state(docker, id).await?;
+async fn exited<R: ContainerRuntime>(rt: &R, id: &str, what: &str) -> Result<()> {
+    let (running, code) = rt.state(id).await?;
     if running {
         return Ok(());
     }
-    let logs = docker::logs_tail(docker, id, 5).await;
+    let logs = rt.logs_tail(id, 5).await;
     let code = code.map_or("unknown".to_string(), |c| c.to_string());
     bail!("the container exited (exit code {code}) before it {what}; its last output:\n{logs}");
 }
@@ -215,7 +233,7 @@ pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Res
     let status = resp.status().as_u16();
     let _ = resp.bytes().await;
     Ok(ProbeResult {
-        kind: "http",
+        kind: ProbeKind::Http,
         target: format!("{} {}", probe.method, probe.path),
         port: Some(container_port),
         code: status as i64,
@@ -225,9 +243,9 @@ pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Res
 }
 
 /// Runs `sh -c CMD` inside the container; non-zero exit fails.
-pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ProbeResult> {
+pub async fn exec<R: ContainerRuntime>(rt: &R, id: &str, cmd: &str) -> Result<ProbeResult> {
     let start = Instant::now();
-    let out = docker::exec(docker, id, cmd).await?;
+    let out = rt.exec(id, cmd).await?;
     if out.exit_code != 0 {
         bail!(
             "--exec {cmd:?} exited with {} in the container: {}",
@@ -236,7 +254,7 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ProbeResult> {
         );
     }
     Ok(ProbeResult {
-        kind: "exec",
+        kind: ProbeKind::Exec,
         target: cmd.to_string(),
         port: None,
         code: out.exit_code,
@@ -261,7 +279,7 @@ pub async fn host_exec(cmd: &str, ports: &HashMap<u16, u16>) -> Result<ProbeResu
         );
     }
     Ok(ProbeResult {
-        kind: "host-exec",
+        kind: ProbeKind::HostExec,
         target: cmd.to_string(),
         port: None,
         code,

@@ -11,6 +11,8 @@ use crate::probes::ProbeResult;
 pub struct Report {
     pub slim_version: &'static str,
     pub command: &'static str,
+    /// The engine that ran the containers.
+    pub engine: crate::engine::EngineKind,
     pub source: ImageRef,
     /// The minimal image; null for `slim profile`.
     pub result: Option<ImageRef>,
@@ -25,6 +27,9 @@ pub struct Report {
     /// `slim build`: every path in the minimal image and why it is there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<KeptPath>,
+    /// `slim build`: where the minimal image was written besides TAG.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
     /// `slim build`: the keep mode and what each rule added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<KeepSummary>,

@@ -9,57 +9,113 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use bollard::Docker;
 use slim_probe::{Probe, Trace};
 
 use crate::{
-    cli::{ContinueAfter, ProbeArgs},
-    docker::{self, ImageInfo},
+    engine::{self, ContainerRuntime, EngineKind, RunSpec},
     probes::{self, HttpProbe, ProbeResult},
     progress::Steps,
 };
 
-/// Containers to remove when the command ends, however it ends (main runs
-/// it after the command, also on a signal). A run is registered by its
-/// session before its container is created (a signal can arrive while the
-/// engine creates it, before slim knows its id), and cleanup removes
-/// whatever carries a registered session's label.
+/// What to remove when the command ends, however it ends (main runs it
+/// after the command, also on a signal): the containers of registered
+/// sessions, and images slim loaded into the engine to run them. A run is
+/// registered by its session before its container is created (a signal can
+/// arrive while the engine creates it, before slim knows its id), and
+/// cleanup removes whatever carries a registered session's label.
 #[derive(Clone, Default)]
-pub struct Cleanup(Arc<Mutex<Vec<String>>>);
+pub struct Cleanup(Arc<Mutex<Registered>>);
+
+#[derive(Default)]
+struct Registered {
+    engine: Option<EngineKind>,
+    sessions: Vec<String>,
+    images: Vec<String>,
+}
 
 impl Cleanup {
-    fn sessions(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The engine cleanup connects to.
+    pub fn set_engine(&self, kind: EngineKind) {
+        self.lock().engine = Some(kind);
+    }
+
     pub fn register(&self, session: &str) {
-        self.sessions().push(session.to_string());
+        self.lock().sessions.push(session.to_string());
+    }
+
+    /// An image slim loaded, to remove at the end.
+    pub fn register_image(&self, id: &str) {
+        self.lock().images.push(id.to_string());
     }
 
     /// Removes the container `id` of `session` now and forgets the session.
-    async fn remove(&self, docker: &Docker, id: &str, session: &str) -> Result<()> {
-        docker::remove(docker, id).await?;
-        self.sessions().retain(|s| s != session);
+    async fn remove<R: ContainerRuntime>(&self, rt: &R, id: &str, session: &str) -> Result<()> {
+        rt.remove(id).await?;
+        self.lock().sessions.retain(|s| s != session);
         Ok(())
     }
 
     pub async fn run(&self) {
-        let sessions = std::mem::take(&mut *self.sessions());
-        if sessions.is_empty() {
+        let (kind, sessions, images) = {
+            let mut r = self.lock();
+            (
+                r.engine.unwrap_or(EngineKind::Docker),
+                std::mem::take(&mut r.sessions),
+                std::mem::take(&mut r.images),
+            )
+        };
+        if sessions.is_empty() && images.is_empty() {
             return;
         }
-        let Ok(docker) = docker::connect().await else {
+        let Ok(engine) = engine::connect(kind).await else {
             eprintln!(
-                "slim: warning: cannot reach Docker to remove the containers of runs {sessions:?}"
+                "slim: warning: cannot reach {} to remove the containers of runs {sessions:?} and images {images:?}",
+                kind.name()
             );
             return;
         };
         for session in sessions {
-            if let Err(e) = docker::remove_session(&docker, &session).await {
+            if let Err(e) = engine::api::remove_session(&engine, &session).await {
+                eprintln!("slim: warning: {e:#}");
+            }
+        }
+        for image in images {
+            if let Err(e) = engine::api::remove_image(&engine, &image).await {
                 eprintln!("slim: warning: {e:#}");
             }
         }
     }
+}
+
+/// When the watched run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContinueAfter {
+    /// After the probes.
+    Probe,
+    /// When the container exits by itself.
+    Exit,
+    /// This many seconds after the probes (or when it exits, if sooner).
+    Seconds(u64),
+}
+
+/// How the container is exercised while it is watched.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Sent to every exposed TCP port; empty: no HTTP.
+    pub http: Vec<HttpProbe>,
+    /// Whether the HTTP probes were asked for (not the default).
+    pub http_given: bool,
+    pub exec: Vec<String>,
+    pub host_exec: Vec<String>,
+    pub ready_cmd: Option<String>,
+    /// None: probe when there are ports or probes, else exit.
+    pub continue_after: Option<ContinueAfter>,
+    pub stop_timeout: i64,
+    pub ready_timeout: Duration,
 }
 
 /// How a session runs the container.
@@ -89,33 +145,21 @@ pub fn session_name() -> String {
     format!("{:x}{:08x}", std::process::id(), nanos)
 }
 
-pub async fn run(
-    docker: &Docker,
+pub async fn run<R: ContainerRuntime>(
+    rt: &R,
     image_ref: &str,
-    image: &ImageInfo,
-    args: &ProbeArgs,
+    tcp_ports: &[u16],
+    plan: &Plan,
     opts: &Options,
     cleanup: &Cleanup,
     steps: &mut Steps,
 ) -> Result<Outcome> {
-    let http: Vec<HttpProbe> = if args.no_http_probe {
-        Vec::new()
-    } else if args.http_probe.is_empty() {
-        vec![HttpProbe {
-            method: "GET".into(),
-            path: "/".into(),
-        }]
-    } else {
-        args.http_probe
-            .iter()
-            .map(|s| HttpProbe::parse(s))
-            .collect::<Result<_>>()?
-    };
-    if !args.http_probe.is_empty() && image.tcp_ports.is_empty() {
+    if plan.http_given && tcp_ports.is_empty() {
         bail!("--http-probe needs an exposed TCP port, and {image_ref} exposes none");
     }
-    let continue_after = args.continue_after.unwrap_or(
-        if image.tcp_ports.is_empty() && args.exec.is_empty() && args.host_exec.is_empty() {
+    let http = &plan.http;
+    let continue_after = plan.continue_after.unwrap_or(
+        if tcp_ports.is_empty() && plan.exec.is_empty() && plan.host_exec.is_empty() {
             ContinueAfter::Exit
         } else {
             ContinueAfter::Probe
@@ -137,29 +181,29 @@ pub async fn run(
     );
     let session = session_name();
     cleanup.register(&session);
-    let id = docker::create(
-        docker,
-        image_ref,
-        &image.tcp_ports,
-        &session,
-        opts.seccomp.as_deref(),
-    )
-    .await?;
+    let id = rt
+        .create(&RunSpec {
+            image: image_ref,
+            ports: tcp_ports,
+            session: &session,
+            seccomp: opts.seccomp.as_deref(),
+        })
+        .await?;
     if let Some(p) = &probe {
         p.watch_container(&id);
     }
-    docker::start(docker, &id).await?;
-    let ports: HashMap<u16, u16> = docker::published_ports(docker, &id).await?;
+    rt.start(&id).await?;
+    let ports: HashMap<u16, u16> = rt.published_ports(&id).await?;
 
     steps.step(stage("probe"), "probing");
     let mut results = Vec::new();
     if !http.is_empty() {
-        for &cport in &image.tcp_ports {
+        for &cport in tcp_ports {
             let Some(&hport) = ports.get(&cport) else {
                 // A container that already exited has no published ports.
-                let (running, code) = docker::state(docker, &id).await?;
+                let (running, code) = rt.state(&id).await?;
                 if !running {
-                    let logs = docker::logs_tail(docker, &id, 5).await;
+                    let logs = rt.logs_tail(&id, 5).await;
                     bail!(
                         "the container exited at once (exit code {}) before it served port {cport}; its last output:\n{logs}",
                         code.map_or("unknown".to_string(), |c| c.to_string())
@@ -167,56 +211,56 @@ pub async fn run(
                 }
                 bail!("port {cport} of the container was not published");
             };
-            probes::wait_ready(docker, &id, hport, Duration::from_secs(args.ready_timeout)).await?;
-            for p in &http {
+            probes::wait_ready(rt, &id, hport, plan.ready_timeout).await?;
+            for p in http {
                 results.push(probes::http(p, cport, hport).await?);
             }
         }
     }
-    let commands = !args.exec.is_empty() || !args.host_exec.is_empty();
-    if (http.is_empty() || image.tcp_ports.is_empty())
-        && (commands || args.ready_cmd.is_some())
-        && (args.ready_cmd.is_some() || !image.tcp_ports.is_empty())
+    let commands = !plan.exec.is_empty() || !plan.host_exec.is_empty();
+    if (http.is_empty() || tcp_ports.is_empty())
+        && (commands || plan.ready_cmd.is_some())
+        && (plan.ready_cmd.is_some() || !tcp_ports.is_empty())
     {
         probes::wait_ready_quiet(
-            docker,
+            rt,
             &id,
-            &image.tcp_ports,
-            args.ready_cmd.as_deref(),
+            tcp_ports,
+            plan.ready_cmd.as_deref(),
             &ports,
-            Duration::from_secs(args.ready_timeout),
+            plan.ready_timeout,
         )
         .await?;
     }
-    for cmd in &args.exec {
-        results.push(probes::exec(docker, &id, cmd).await?);
+    for cmd in &plan.exec {
+        results.push(probes::exec(rt, &id, cmd).await?);
     }
-    for cmd in &args.host_exec {
+    for cmd in &plan.host_exec {
         results.push(probes::host_exec(cmd, &ports).await?);
     }
 
     steps.step(stage("stop"), "stopping the container");
     let stopped_by = match continue_after {
         ContinueAfter::Probe => {
-            docker::stop(docker, &id, args.stop_timeout).await?;
+            rt.stop(&id, plan.stop_timeout).await?;
             "slim"
         }
         ContinueAfter::Exit => {
             steps.step(stage("run"), "waiting for the container to exit");
-            docker::wait_exit(docker, &id, None).await?;
+            rt.wait_exit(&id, None).await?;
             "itself"
         }
         ContinueAfter::Seconds(n) => {
             steps.step(stage("run"), "letting the container run");
-            if docker::wait_exit(docker, &id, Some(Duration::from_secs(n))).await? {
+            if rt.wait_exit(&id, Some(Duration::from_secs(n))).await? {
                 "itself"
             } else {
-                docker::stop(docker, &id, args.stop_timeout).await?;
+                rt.stop(&id, plan.stop_timeout).await?;
                 "slim"
             }
         }
     };
-    let (_, exit_code) = docker::state(docker, &id).await?;
+    let (_, exit_code) = rt.state(&id).await?;
 
     let trace = match probe {
         Some(p) => {
@@ -225,7 +269,7 @@ pub async fn run(
         }
         None => None,
     };
-    cleanup.remove(docker, &id, &session).await?;
+    cleanup.remove(rt, &id, &session).await?;
     Ok(Outcome {
         trace,
         probes: results,

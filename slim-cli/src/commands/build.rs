@@ -3,24 +3,24 @@
 //! into Docker as TAG, and optionally verify TAG under the profile.
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use bollard::Docker;
+use anyhow::{bail, Result};
 use slim_probe::Access;
 
 use super::profile::Probed;
 use crate::{
-    cli::{BuildArgs, KeepMode, ReadLayers},
-    docker,
+    cli::{BuildArgs, KeepMode},
+    engine::{self, Engine},
+    image::sink::{self, Built, ImageSink},
     progress::Steps,
     rebuild::{
         closure::{self, Request},
-        export, image, layer,
+        image, layer,
         packages::Manager,
-        rootfs::LayerStack,
         rules,
     },
     report::{self, ImageRef, KeepSummary, KeptPath, LayerSummary, Report},
     session::{self, Cleanup, Options},
+    transport::ImageName,
 };
 
 pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
@@ -40,7 +40,7 @@ fn canonical(name: &str) -> String {
         .strip_prefix("docker.io/")
         .unwrap_or(name)
         .trim_start_matches("library/");
-    if docker::split_reference(name).1.is_some() || name.contains('@') {
+    if engine::split_reference(name).1.is_some() || name.contains('@') {
         name.to_string()
     } else {
         format!("{name}:latest")
@@ -49,23 +49,31 @@ fn canonical(name: &str) -> String {
 
 async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
-    if canonical(&args.tag) == canonical(&args.image) {
+    let tag = args.tag.strip_prefix("docker-daemon:").unwrap_or(&args.tag);
+    let names_source = |name: &ImageName| match (name, &args.image) {
+        (ImageName::Daemon(out), ImageName::Daemon(src)) => canonical(out) == canonical(src),
+        (out, src) => out == src,
+    };
+    if names_source(&ImageName::Daemon(tag.to_string())) {
         bail!(
             "--tag {} names the source image: slim would move that name off the original; \
              choose another tag, such as {}-slim",
-            args.tag,
-            args.image.trim_end_matches(":latest")
+            tag,
+            tag.trim_end_matches(":latest")
         );
     }
-    let docker = docker::connect().await?;
+    if let Some(out) = args.output.iter().find(|o| names_source(o)) {
+        bail!("--output {out} names the source image, which slim never overwrites; choose another");
+    }
+    let (engine, mut source) =
+        super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
     let Probed {
         mut report,
         mut profile,
-        source,
     } = super::profile::probe_image(
-        &docker,
+        &engine,
         "build",
-        &args.image,
+        &mut source,
         &args.artifacts,
         &args.probe,
         cleanup,
@@ -74,11 +82,10 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     .await?;
 
     steps.step("select", "selecting the files to keep");
-    let src = &source.inspect;
-    let fs = layer_stack(&docker, args, src).await?;
-    let config = src.config.clone().unwrap_or_default();
-    let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
-    command.extend(config.cmd.clone().unwrap_or_default());
+    let fs = source.layers(&engine, args.read_layers).await?;
+    let config = source.meta.runtime();
+    let mut command: Vec<String> = config.entrypoint().clone().unwrap_or_default();
+    command.extend(config.cmd().clone().unwrap_or_default());
     let with = |kinds: &[Access]| -> Vec<String> {
         report
             .files
@@ -107,22 +114,18 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
             Access::Symlink,
             Access::Unlink,
         ]),
-        user: config.user.clone(),
-        workdir: config.working_dir.clone().filter(|w| !w.is_empty()),
+        user: config.user().clone(),
+        workdir: config.working_dir().clone().filter(|w| !w.is_empty()),
         command,
         env: config
-            .env
+            .env()
             .iter()
             .flatten()
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         volumes: {
-            let mut v: Vec<String> = config
-                .volumes
-                .iter()
-                .flat_map(|m| m.keys().cloned())
-                .collect();
+            let mut v: Vec<String> = config.volumes().iter().flatten().cloned().collect();
             v.sort();
             v
         },
@@ -161,32 +164,34 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     })
     .await??;
     let diff_id = layer_file.info.digest.clone();
-    let config_json = image::config_json(src, &diff_id)?;
+    let built = Built {
+        tag: tag.to_string(),
+        config: image::config_json(&source.meta, &diff_id)?,
+        layer: layer_file.info.clone(),
+    };
 
-    steps.step("load", &format!("loading {} into Docker", args.tag));
-    if let Some(dir) = &args.output {
-        let (dir, tag, config, info) = (
-            dir.clone(),
-            args.tag.clone(),
-            config_json.clone(),
-            layer_file.info.clone(),
-        );
-        tokio::task::spawn_blocking(move || image::write_oci_layout(&dir, &tag, &config, &info))
-            .await??;
-    }
-    let previous = docker::image_id(&docker, &args.tag).await;
-    image::load(&docker, &args.tag, &config_json, &layer_file).await?;
-    // From here a failure must not leave TAG moved (no partial outputs):
-    // it is put back where it was. An image that fails --verify stays, on
-    // purpose, and the error says so.
+    // TAG in the engine, then every --output. From here a failure must not
+    // leave TAG moved (no partial outputs): what was written is undone. An
+    // image that fails --verify stays, on purpose, and the error says so.
+    let mut sinks: Vec<Box<dyn ImageSink + '_>> =
+        vec![sink::open(&ImageName::Daemon(tag.to_string()), &engine, args.engine.tls_verify)];
+    sinks.extend(
+        args.output
+            .iter()
+            .map(|o| sink::open(o, &engine, args.engine.tls_verify)),
+    );
     let mut keep_image = false;
     let finished = async {
-        let result = docker::inspect_image(&docker, &args.tag).await?;
-
+        for s in sinks.iter_mut() {
+            steps.step("write", &format!("writing {}", s.describe()));
+            s.write(&built).await?;
+        }
+        let result = engine::api::inspect_image(&engine, tag, engine.kind.name()).await?;
+        report.outputs = args.output.iter().map(|o| o.to_string()).collect();
         report.result = Some(ImageRef {
-            image: args.tag.clone(),
-            id: result.id.clone(),
-            size_bytes: result.size_bytes,
+            image: tag.to_string(),
+            id: result.id.clone().unwrap_or_default(),
+            size_bytes: result.size.unwrap_or(0).max(0) as u64,
         });
         report.kept = selection
             .kept
@@ -224,17 +229,14 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         report.warnings = selection.warnings;
 
         if args.verify {
-            steps.step(
-                "verify",
-                &format!("verifying {} under the profile", args.tag),
-            );
+            steps.step("verify", &format!("verifying {tag} under the profile"));
             if report.probes.is_empty() {
-            eprintln!(
-                "slim: warning: --verify has no probes to replay: it only checks that {} starts (and exits as the source did) under the profile",
-                args.tag
-            );
-        }
-        let verified = verify(&docker, args, &result, &report, profile, cleanup, steps).await;
+                eprintln!(
+                    "slim: warning: --verify has no probes to replay: it only checks that {tag} starts (and exits as the source did) under the profile"
+                );
+            }
+            let ports = source.meta.tcp_ports();
+            let verified = verify(&engine, args, tag, &ports, &report, profile, cleanup, steps).await;
             match verified {
                 Ok(results) => report.verify = Some(results),
                 Err(e) => {
@@ -243,7 +245,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                     report.peak_rss_bytes = report::peak_rss_bytes();
                     report::write_json(&args.artifacts, "report.json", &report)?;
                     keep_image = true;
-                    return Err(e.context(format!("{} was built but fails verification", args.tag)));
+                    return Err(e.context(format!("{tag} was built but fails verification")));
                 }
             }
         }
@@ -255,56 +257,23 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     }
     .await;
     if finished.is_err() && !keep_image {
-        if let Err(e) = docker::restore_tag(&docker, &args.tag, previous.as_deref()).await {
-            eprintln!("slim: warning: {e:#}");
+        for s in sinks.iter().rev() {
+            if let Err(e) = s.undo().await {
+                eprintln!("slim: warning: {e:#}");
+            }
         }
     }
     finished
 }
 
-/// The image's files: its overlay2 layer directories read in place, or its
-/// export stream unpacked (see --read-layers).
-async fn layer_stack(
-    docker: &Docker,
-    args: &BuildArgs,
-    src: &bollard::models::ImageInspect,
-) -> Result<LayerStack> {
-    let in_place = || -> Result<LayerStack> {
-        let driver = src
-            .graph_driver
-            .as_ref()
-            .context("the daemon did not say how the image is stored")?;
-        if driver.name != "overlay2" {
-            bail!(
-                "the image is stored by the {} driver; only overlay2 is read in place",
-                driver.name
-            );
-        }
-        let data = &driver.data;
-        LayerStack::from_overlay2(
-            data.get("UpperDir").map(String::as_str),
-            data.get("LowerDir").map(String::as_str),
-        )
-    };
-    match args.read_layers {
-        ReadLayers::InPlace => in_place(),
-        ReadLayers::Export => export::unpack_exported(docker, &args.image).await,
-        ReadLayers::Auto => match in_place() {
-            Ok(stack) => Ok(stack),
-            Err(e) => {
-                tracing::info!(reason = %e, "reading the image from its export stream");
-                export::unpack_exported(docker, &args.image).await
-            }
-        },
-    }
-}
-
 /// Runs TAG under the profile with the same probes; every probe must pass
 /// and answer as it did on the source image.
+#[allow(clippy::too_many_arguments)]
 async fn verify(
-    docker: &Docker,
+    engine: &Engine,
     args: &BuildArgs,
-    result: &docker::ImageInfo,
+    tag: &str,
+    ports: &[u16],
     original: &Report,
     profile: String,
     cleanup: &Cleanup,
@@ -314,16 +283,8 @@ async fn verify(
         trace: false,
         seccomp: Some(profile),
     };
-    let outcome = session::run(
-        docker,
-        &args.tag,
-        result,
-        &args.probe,
-        &opts,
-        cleanup,
-        steps,
-    )
-    .await?;
+    let outcome =
+        session::run(engine, tag, ports, &args.probe.plan(), &opts, cleanup, steps).await?;
     for (before, after) in original.probes.iter().zip(&outcome.probes) {
         if before.code != after.code {
             bail!(
@@ -333,7 +294,7 @@ async fn verify(
                 before.code,
                 original.source.image,
                 after.code,
-                args.tag
+                tag
             );
         }
     }
@@ -344,7 +305,7 @@ async fn verify(
             "{} exited with {:?}, {} with {:?}",
             original.source.image,
             original.container.exit_code,
-            args.tag,
+            tag,
             outcome.exit_code
         );
     }

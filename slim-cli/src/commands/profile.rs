@@ -3,11 +3,11 @@
 use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
-use bollard::Docker;
 
 use crate::{
-    cli::{ProbeArgs, ProfileArgs, SeccompMode},
-    docker::{self, ImageInfo},
+    cli::{EngineArgs, ProbeArgs, ProfileArgs, SeccompMode},
+    engine::{self, Engine},
+    image::source::{self, Source},
     progress::Steps,
     report::{self, ContainerSummary, ImageRef, Report, SeccompSummary},
     seccomp,
@@ -27,11 +27,11 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
 
 async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
-    let docker = docker::connect().await?;
+    let (engine, mut source) = open(&args.engine, &args.image, cleanup, steps).await?;
     let mut report = probe_image(
-        &docker,
+        &engine,
         "profile",
-        &args.image,
+        &mut source,
         &args.artifacts,
         &args.probe,
         cleanup,
@@ -56,28 +56,18 @@ pub fn finish(report: &Report, dir: &Path, args: &ProbeArgs, started: Instant) -
     Ok(())
 }
 
-/// What probing an image produced.
-pub struct Probed {
-    pub report: Report,
-    /// The seccomp profile's JSON, as written to DIR/seccomp.json.
-    pub profile: String,
-    pub source: ImageInfo,
-}
-
-/// Shared by `profile` and `build`: inspect, probe, check the trace, and
-/// write DIR/report.json and DIR/seccomp.json.
-pub async fn probe_image(
-    docker: &Docker,
-    command: &'static str,
-    image: &str,
-    dir: &Path,
-    args: &ProbeArgs,
+/// Connects to the engine (removing what dead runs left there) and opens
+/// the source image.
+pub async fn open(
+    args: &EngineArgs,
+    image: &crate::transport::ImageName,
     cleanup: &Cleanup,
     steps: &mut Steps,
-) -> Result<Probed> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+) -> Result<(Engine, Source)> {
     steps.step("inspect", "inspecting the image");
-    let reaped = docker::reap_leftovers(docker).await?;
+    let engine = engine::connect(args.engine).await?;
+    cleanup.set_engine(engine.kind);
+    let reaped = engine::api::reap_leftovers(&engine).await?;
     if !reaped.is_empty() {
         eprintln!(
             "slim: warning: removed {} container(s) left by slim runs that died: {}",
@@ -85,12 +75,44 @@ pub async fn probe_image(
             reaped.join(", ")
         );
     }
-    let info: ImageInfo = docker::inspect_image(docker, image).await?;
+    let source = source::open(image, &engine, args.tls_verify).await?;
+    Ok((engine, source))
+}
+
+/// What probing an image produced.
+pub struct Probed {
+    pub report: Report,
+    /// The seccomp profile's JSON, as written to DIR/seccomp.json.
+    pub profile: String,
+}
+
+/// Shared by `profile` and `build`: inspect, probe, check the trace, and
+/// write DIR/report.json and DIR/seccomp.json.
+pub async fn probe_image(
+    engine: &Engine,
+    command: &'static str,
+    source: &mut Source,
+    dir: &Path,
+    args: &ProbeArgs,
+    cleanup: &Cleanup,
+    steps: &mut Steps,
+) -> Result<Probed> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let run_as = source.runnable(engine, cleanup).await?;
     let opts = Options {
         trace: true,
         seccomp: None,
     };
-    let outcome = session::run(docker, image, &info, args, &opts, cleanup, steps).await?;
+    let outcome = session::run(
+        engine,
+        &run_as,
+        &source.meta.tcp_ports(),
+        &args.plan(),
+        &opts,
+        cleanup,
+        steps,
+    )
+    .await?;
     let trace = outcome.trace.context("the session returned no trace")?;
 
     steps.step("profile", "writing the report and the seccomp profile");
@@ -98,10 +120,11 @@ pub async fn probe_image(
     let report = Report {
         slim_version: env!("CARGO_PKG_VERSION"),
         command,
+        engine: engine.kind,
         source: ImageRef {
-            image: image.to_string(),
-            id: info.id.clone(),
-            size_bytes: info.size_bytes,
+            image: source.name.to_string(),
+            id: source.meta.id.clone(),
+            size_bytes: source.meta.size_bytes,
         },
         result: None,
         files: trace.files,
@@ -124,6 +147,7 @@ pub async fn probe_image(
             stopped_by: outcome.stopped_by,
         },
         kept: Vec::new(),
+        outputs: Vec::new(),
         keep: None,
         layer: None,
         verify: None,
@@ -146,7 +170,6 @@ pub async fn probe_image(
     Ok(Probed {
         report,
         profile: json,
-        source: info,
     })
 }
 

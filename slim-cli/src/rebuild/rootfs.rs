@@ -35,8 +35,6 @@ pub struct LayerStack {
     /// Layer directories, top (newest) first.
     layers: Vec<PathBuf>,
     whiteouts: Whiteouts,
-    /// Keeps a temporary directory of unpacked layers alive (and removes it).
-    _unpacked: Option<tempfile::TempDir>,
 }
 
 fn is_whiteout(meta: &Metadata) -> bool {
@@ -60,16 +58,15 @@ impl LayerStack {
         Self {
             layers,
             whiteouts: Whiteouts::Overlay,
-            _unpacked: None,
         }
     }
 
-    /// Layers unpacked from tarballs into `dir` (removed with the stack).
-    pub fn unpacked(layers: Vec<PathBuf>, dir: tempfile::TempDir) -> Self {
+    /// Layers unpacked from tarballs (top first), whose deletions are
+    /// `.wh.` files.
+    pub fn tarballs(layers: Vec<PathBuf>) -> Self {
         Self {
             layers,
             whiteouts: Whiteouts::Aufs,
-            _unpacked: Some(dir),
         }
     }
 
@@ -88,8 +85,9 @@ impl LayerStack {
         }
     }
 
-    /// The stack of an image on the overlay2 driver, from `GraphDriver.Data`.
-    pub fn from_overlay2(upper: Option<&str>, lower: Option<&str>) -> Result<Self> {
+    /// The stack of an image on Docker's overlay2 or Podman's overlay
+    /// driver, from `GraphDriver.Data`.
+    pub fn from_overlay(upper: Option<&str>, lower: Option<&str>) -> Result<Self> {
         let mut layers: Vec<PathBuf> = Vec::new();
         layers.extend(upper.map(PathBuf::from));
         layers.extend(
@@ -104,7 +102,7 @@ impl LayerStack {
         for l in &layers {
             if !l.is_dir() {
                 bail!(
-                    "layer directory {} is missing (is slim running as root on the Docker host?)",
+                    "layer directory {} is missing (is slim running as root on the engine's host?)",
                     l.display()
                 );
             }
@@ -222,7 +220,7 @@ mod tests {
         let (top, low) = two_layers(t.path());
         fs::write(top.join("etc/.wh.gone"), "").unwrap();
         fs::write(top.join("opt/.wh..wh..opq"), "").unwrap();
-        let s = LayerStack::unpacked(vec![top, low], tempfile::tempdir().unwrap());
+        let s = LayerStack::tarballs(vec![top, low]);
         assert!(s.lookup("/etc/gone").is_none());
         assert!(s.lookup("/etc/kept").is_some());
         assert!(s.lookup("/opt/old").is_none());

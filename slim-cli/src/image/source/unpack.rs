@@ -1,43 +1,16 @@
-//! The fallback way to read an image: the engine's export stream (what
-//! `docker save` writes), unpacked layer by layer into a temporary directory
-//! that is removed with the [`LayerStack`]. Used where the layer store cannot
-//! be read in place (another storage driver, a daemon on another host); it
-//! costs a full read of the image.
-use std::path::{Path, PathBuf};
+//! Unpacking a layer tarball into a directory, the same whichever way the
+//! image arrived (an engine's export, an archive, a layout, a registry), so
+//! the minimal layer is the same too.
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use bollard::Docker;
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-
-use super::rootfs::LayerStack;
-
-pub async fn unpack_exported(docker: &Docker, image: &str) -> Result<LayerStack> {
-    let tmp = tempfile::Builder::new()
-        .prefix("slim-layers-")
-        .tempdir()
-        .context("cannot create a temporary directory for the image's layers")?;
-    let saved = tmp.path().join("image.tar");
-    let mut file = tokio::fs::File::create(&saved).await?;
-    let mut stream = docker.export_image(image);
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.with_context(|| format!("cannot export {image} from the Docker daemon"))?;
-        file.write_all(&chunk).await?;
-    }
-    file.flush().await?;
-    drop(file);
-    let root = tmp.path().to_path_buf();
-    let layers = tokio::task::spawn_blocking(move || unpack(&root, &saved)).await??;
-    Ok(LayerStack::unpacked(layers, tmp))
-}
 
 /// Unpacks one layer into `dir`, so the minimal layer is the same whichever
 /// way the image was read. The tar crate writes FIFOs and device nodes as
 /// empty regular files, so those are made here with mknod; and creating a
 /// directory's children changes its mtime after the unpacker set it, so
 /// directory mtimes are set again once everything is in place.
-fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Result<()> {
+pub fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     std::fs::create_dir_all(dir)?;
     let mut dir_mtimes = Vec::new();
@@ -93,37 +66,6 @@ fn unpack_layer<R: std::io::Read>(ar: &mut tar::Archive<R>, dir: &Path) -> Resul
             .with_context(|| format!("cannot set the mtime of {}", path.display()))?;
     }
     Ok(())
-}
-
-/// Unpacks `saved` (a docker-archive) and each of its layers; returns the
-/// layer directories top first.
-fn unpack(root: &Path, saved: &Path) -> Result<Vec<PathBuf>> {
-    let archive_dir = root.join("archive");
-    tar::Archive::new(std::fs::File::open(saved)?)
-        .unpack(&archive_dir)
-        .context("cannot unpack the exported image")?;
-    std::fs::remove_file(saved)?;
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(archive_dir.join("manifest.json"))?)
-            .context("the exported image has no readable manifest.json")?;
-    let Some(layers) = manifest[0]["Layers"].as_array() else {
-        bail!("the exported image's manifest lists no layers");
-    };
-    let mut dirs = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
-        let name = layer.as_str().context("a layer name is not a string")?;
-        let dir = root.join("layers").join(i.to_string());
-        let mut ar = tar::Archive::new(std::fs::File::open(archive_dir.join(name))?);
-        ar.set_preserve_permissions(true);
-        ar.set_preserve_ownerships(true);
-        ar.set_unpack_xattrs(true);
-        ar.set_preserve_mtime(true);
-        unpack_layer(&mut ar, &dir).with_context(|| format!("cannot unpack layer {name}"))?;
-        dirs.push(dir);
-    }
-    std::fs::remove_dir_all(&archive_dir)?;
-    dirs.reverse();
-    Ok(dirs)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The Docker Engine operations slim needs, over bollard. Every container
-//! slim creates carries the `slim.session` label so a crash can be cleaned up.
+//! The Engine API operations slim needs, over bollard (Docker, and Podman's
+//! compatible API). Every container slim creates carries the `slim.session`
+//! label so a crash can be cleaned up.
 use std::{collections::HashMap, time::Duration};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -101,17 +102,6 @@ pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {
     Ok(reaped)
 }
 
-/// Image facts slim uses.
-#[derive(Debug, Clone)]
-pub struct ImageInfo {
-    pub id: String,
-    pub size_bytes: u64,
-    /// Exposed TCP ports, e.g. `80`.
-    pub tcp_ports: Vec<u16>,
-    /// The whole inspection (config, storage driver), for the rebuilder.
-    pub inspect: bollard::models::ImageInspect,
-}
-
 /// The engine endpoint the Docker CLI would use: DOCKER_HOST, else the
 /// current context's (DOCKER_CONTEXT, or `currentContext` in the CLI's
 /// config.json), else the local socket.
@@ -141,7 +131,7 @@ fn context_host() -> Option<String> {
         return None;
     }
     // The CLI stores a context under the sha256 of its name.
-    let digest = crate::rebuild::image::sha256(name.as_bytes());
+    let digest = crate::image::sha256(name.as_bytes());
     let key = digest.trim_start_matches("sha256:");
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(config_dir.join("contexts/meta").join(key).join("meta.json")).ok()?,
@@ -157,8 +147,10 @@ fn context_host() -> Option<String> {
 /// How long a daemon gets to answer the first request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn connect() -> Result<Docker> {
-    let host = endpoint();
+/// Connects to the Engine API at `host` (unix:// or tcp://); `name` is the
+/// engine's, for messages.
+pub async fn connect(host: &str, name: &str) -> Result<Docker> {
+    let daemon = if name == "Docker" { "the Docker daemon" } else { "Podman's API service" };
     let docker = if let Some(path) = host.strip_prefix("unix://") {
         Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
     } else if let Some(addr) = host
@@ -167,13 +159,13 @@ pub async fn connect() -> Result<Docker> {
     {
         Docker::connect_with_http(&format!("http://{addr}"), 120, bollard::API_DEFAULT_VERSION)
     } else {
-        bail!("the Docker endpoint {host} is not unix:// or tcp://, which slim connects to");
+        bail!("the {name} endpoint {host} is not unix:// or tcp://, which slim connects to");
     }
-    .with_context(|| format!("cannot connect to the Docker daemon at {host}"))?;
+    .with_context(|| format!("cannot connect to {daemon} at {host}"))?;
     let answer = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await;
     let Ok(answer) = answer else {
         bail!(
-            "the Docker daemon at {host} did not answer within {} s; check that it runs and that this is its endpoint",
+            "{daemon} at {host} did not answer within {} s; check that it runs and that this is its endpoint",
             CONNECT_TIMEOUT.as_secs()
         );
     };
@@ -185,40 +177,115 @@ pub async fn connect() -> Result<Docker> {
             source = s.source();
         }
         if chain.contains("Permission denied") {
-            anyhow!("no access to the Docker socket {host}: run slim as root (it also needs root for eBPF)")
-        } else {
+            anyhow!("no access to the {name} socket {host}: run slim as root (it also needs root for eBPF)")
+        } else if name == "Docker" {
             anyhow!("cannot reach the Docker daemon at {host} ({chain}); start dockerd or set DOCKER_HOST")
+        } else {
+            anyhow!("cannot reach Podman's API service at {host} ({chain}); start `podman system service` or set CONTAINER_HOST")
         }
     })
 }
 
-pub async fn inspect_image(docker: &Docker, image: &str) -> Result<ImageInfo> {
-    let info = docker.inspect_image(image).await.map_err(|e| match e {
+/// The engine's inspection of `image`; `engine` names it in messages.
+pub async fn inspect_image(
+    docker: &Docker,
+    image: &str,
+    engine: &str,
+) -> Result<bollard::models::ImageInspect> {
+    docker.inspect_image(image).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         } => {
-            anyhow!("image {image} is not in the Docker daemon; build, load or pull it first")
+            anyhow!("image {image} is not in {engine}; build, load or pull it first (or name it with a transport: docker://, oci:, docker-archive:)")
         }
-        e => anyhow!("cannot inspect image {image}: {e}"),
-    })?;
-    let mut tcp_ports: Vec<u16> = info
-        .config
-        .as_ref()
-        .and_then(|c| c.exposed_ports.as_ref())
-        .map(|ports| {
-            ports
-                .keys()
-                .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    tcp_ports.sort_unstable();
-    Ok(ImageInfo {
-        id: info.id.clone().unwrap_or_default(),
-        size_bytes: info.size.unwrap_or(0).max(0) as u64,
-        tcp_ports,
-        inspect: info,
+        e => anyhow!("cannot inspect image {image} in {engine}: {e}"),
     })
+}
+
+/// A `Write` that sends what it is given, in chunks, down a bounded
+/// channel: an archive is produced on a blocking thread while the engine
+/// reads it, never whole in memory.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the engine stopped reading")
+        })
+    }
+}
+
+/// Loads the docker-archive `produce` writes into the engine (`docker
+/// load`), streaming it from a blocking thread.
+pub async fn load(
+    docker: &Docker,
+    engine: &str,
+    produce: impl FnOnce(&mut dyn std::io::Write) -> Result<()> + Send + 'static,
+) -> Result<()> {
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let producer = tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        produce(&mut w)?;
+        w.flush()?;
+        Ok(())
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut stream = docker.import_image_stream(
+        bollard::image::ImportImageOptions { quiet: true },
+        body,
+        None,
+    );
+    let mut refused = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(err) = info.error {
+                    refused = Some(anyhow!("{engine} refused the image: {err}"));
+                }
+            }
+            Err(e) => refused = Some(anyhow!(e).context(format!("{engine} refused the image"))),
+        }
+    }
+    let produced = producer.await?;
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    produced.with_context(|| format!("cannot stream the image to {engine}"))
+}
+
+/// Removes an image slim loaded; a missing one counts as removed.
+pub async fn remove_image(docker: &Docker, id: &str) -> Result<()> {
+    match docker
+        .remove_image(id, None::<bollard::image::RemoveImageOptions>, None)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove image {}", short(id))),
+    }
 }
 
 /// Creates (not starts) a container of `image` with its own config, exposed

@@ -1,0 +1,171 @@
+//! Registries, over the OCI distribution API (oci-client): pull an image's
+//! config and layer blobs into the cache, push a one-layer image. Credentials
+//! come from the Docker CLI's config (auths and credential helpers); token
+//! and basic auth are oci-client's.
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::StreamExt;
+use oci_client::{
+    client::{ClientConfig, ClientProtocol},
+    manifest::OciImageManifest,
+    secrets::RegistryAuth,
+    Client, Reference,
+};
+use tokio::io::AsyncReadExt;
+
+use super::{archive::BlobRef, digest::hex};
+
+/// How to reach registries.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// false: plain HTTP (and any certificate), for registries on localhost.
+    pub tls_verify: bool,
+}
+
+fn client(access: Access) -> Client {
+    // reqwest's rustls needs a process-wide crypto provider; ring is the
+    // one linked in. A second install is refused and harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new(ClientConfig {
+        protocol: if access.tls_verify {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::Http
+        },
+        accept_invalid_certificates: !access.tls_verify,
+        ..Default::default()
+    })
+}
+
+fn parse(reference: &str) -> Result<Reference> {
+    reference
+        .parse()
+        .map_err(|e| anyhow!("{reference:?} is not a registry reference: {e}"))
+}
+
+/// Credentials for `registry` from ~/.docker/config.json (or DOCKER_CONFIG),
+/// its credential helpers included; anonymous when there are none.
+fn auth(registry: &str) -> RegistryAuth {
+    let server = if registry == "docker.io" || registry == "index.docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    match docker_credential::get_credential(server) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::IdentityToken(_)) => {
+            tracing::warn!(registry, "identity tokens are not supported; pulling anonymously");
+            RegistryAuth::Anonymous
+        }
+        Err(_) => RegistryAuth::Anonymous,
+    }
+}
+
+/// What a pull gives: the config's bytes and the layer blobs in the cache.
+pub struct Pulled {
+    pub config: Vec<u8>,
+    pub layers: Vec<BlobRef>,
+}
+
+/// Pulls `reference`'s manifest and config (this machine's platform of a
+/// multi-platform image) and every layer blob not yet in `blobs`.
+pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulled> {
+    let r = parse(reference)?;
+    let client = client(access);
+    let auth = auth(r.resolve_registry());
+    let (manifest, _, config) = client
+        .pull_manifest_and_config(&r, &auth)
+        .await
+        .map_err(|e| anyhow!("cannot pull the manifest of {reference}: {e}"))?;
+    std::fs::create_dir_all(blobs)
+        .with_context(|| format!("cannot create {}", blobs.display()))?;
+    let mut layers = Vec::new();
+    for layer in &manifest.layers {
+        let path = blobs.join(hex(&layer.digest));
+        if !path.exists() {
+            tracing::info!(digest = %layer.digest, size = layer.size, "pulling a layer");
+            let tmp = tempfile::NamedTempFile::new_in(blobs)?;
+            let out = tokio::fs::File::from_std(tmp.reopen()?);
+            // pull_blob checks the digest as it writes.
+            client
+                .pull_blob(&r, layer, out)
+                .await
+                .map_err(|e| anyhow!("cannot pull layer {} of {reference}: {e}", layer.digest))?;
+            tmp.persist(&path)
+                .with_context(|| format!("cannot store {}", path.display()))?;
+        }
+        layers.push(BlobRef::file(path)?);
+    }
+    Ok(Pulled {
+        config: config.into_bytes(),
+        layers,
+    })
+}
+
+/// Streams a file to the registry in chunks, never whole in memory.
+fn file_stream(
+    path: PathBuf,
+) -> impl futures_util::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static {
+    futures_util::stream::once(async move { tokio::fs::File::open(path).await })
+        .map(|opened| {
+            let chunks = match opened {
+                Ok(file) => futures_util::stream::unfold(Some(file), |file| async move {
+                    let mut file = file?;
+                    let mut buf = vec![0u8; 1 << 20];
+                    match file.read(&mut buf).await {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                        }
+                        Err(e) => Some((Err(e.into()), None)),
+                    }
+                })
+                .boxed(),
+                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
+            };
+            chunks
+        })
+        .flatten()
+}
+
+/// Pushes a one-layer image (config, the layer file, manifest) as
+/// `reference`; returns the manifest's URL.
+pub async fn push(
+    reference: &str,
+    access: Access,
+    config: &[u8],
+    config_digest: &str,
+    layer: &BlobRef,
+    layer_digest: &str,
+    manifest: &[u8],
+) -> Result<String> {
+    let r = parse(reference)?;
+    let client = client(access);
+    client
+        .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
+        .await;
+    let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
+        anyhow!("cannot push {what} of {reference}: {e}")
+    };
+    if !client
+        .blob_exists(&r, layer_digest)
+        .await
+        .map_err(|e| failed("the layer", e))?
+    {
+        client
+            .push_blob_stream(&r, file_stream(layer.path.clone()), layer_digest, Some(layer.len))
+            .await
+            .map_err(|e| failed("the layer", e))?;
+    }
+    client
+        .push_blob(&r, config.to_vec(), config_digest)
+        .await
+        .map_err(|e| failed("the config", e))?;
+    let manifest: OciImageManifest = serde_json::from_slice(manifest)?;
+    client
+        .push_manifest(&r, &manifest.into())
+        .await
+        .map_err(|e| failed("the manifest", e))
+}

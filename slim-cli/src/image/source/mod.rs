@@ -1,0 +1,216 @@
+//! Image sources: where the image to slim comes from, by transport. Each
+//! gives the image's metadata, a reference the engine can run, and its
+//! layer filesystem for the rebuilder. Images from a registry, an archive
+//! or a layout are unpacked through the layer [`cache::Cache`]; an image in
+//! the engine is read in place from its overlay layer directories when
+//! possible, or through its export stream and the same cache.
+pub mod cache;
+mod export;
+pub mod unpack;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    engine::{self, Engine},
+    image::{
+        archive::{self, BlobRef},
+        layout,
+        meta::ImageMeta,
+        registry,
+    },
+    rebuild::rootfs::LayerStack,
+    session::Cleanup,
+    transport::ImageName,
+};
+
+/// How to read an image the engine holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadLayers {
+    /// In place when possible, else the export stream.
+    Auto,
+    /// The overlay layer directories, in place (fast, cost grows with what
+    /// is kept).
+    InPlace,
+    /// The engine's export stream (any storage driver; reads the image).
+    Export,
+}
+
+pub struct Source {
+    pub name: ImageName,
+    pub meta: ImageMeta,
+    origin: Origin,
+}
+
+enum Origin {
+    /// In the engine, under this reference.
+    Engine {
+        reference: String,
+        inspect: Box<bollard::models::ImageInspect>,
+    },
+    /// A config and its layer blobs, bottom first (a registry's, in the
+    /// cache; a layout's; an archive's members).
+    Blobs { config: Vec<u8>, layers: Vec<BlobRef> },
+}
+
+/// Opens `name`: reads its metadata; a registry image's blobs are pulled
+/// into the cache.
+pub async fn open(name: &ImageName, engine: &Engine, tls_verify: bool) -> Result<Source> {
+    let (meta, origin) = match name {
+        ImageName::Daemon(reference) => {
+            let inspect = engine::api::inspect_image(engine, reference, engine.kind.name()).await?;
+            let meta = meta_of_inspect(&inspect)?;
+            let origin = Origin::Engine {
+                reference: reference.clone(),
+                inspect: Box::new(inspect),
+            };
+            (meta, origin)
+        }
+        ImageName::Registry(reference) => {
+            let blobs = cache::Cache::open()?.blobs();
+            let access = registry::Access { tls_verify };
+            let pulled = registry::pull(reference, access, &blobs).await?;
+            blobs_origin(pulled.config, pulled.layers)?
+        }
+        ImageName::Oci { dir, tag } => {
+            let (dir, tag) = (dir.clone(), tag.clone());
+            let l = tokio::task::spawn_blocking(move || layout::read(&dir, tag.as_deref())).await??;
+            blobs_origin(l.config, l.layers)?
+        }
+        ImageName::Archive(path) => {
+            let path = path.clone();
+            let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
+            blobs_origin(a.config, a.layers)?
+        }
+    };
+    Ok(Source {
+        name: name.clone(),
+        meta,
+        origin,
+    })
+}
+
+fn blobs_origin(config: Vec<u8>, layers: Vec<BlobRef>) -> Result<(ImageMeta, Origin)> {
+    let size = layers.iter().map(|l| l.len).sum();
+    let meta = ImageMeta::from_config_json(&config, size)?;
+    if meta.diff_ids().len() != layers.len() {
+        bail!(
+            "the image's config lists {} layers but its manifest {}",
+            meta.diff_ids().len(),
+            layers.len()
+        );
+    }
+    Ok((meta, Origin::Blobs { config, layers }))
+}
+
+/// The engine's inspection as an OCI config.
+fn meta_of_inspect(i: &bollard::models::ImageInspect) -> Result<ImageMeta> {
+    let mut value = serde_json::json!({
+        "architecture": i.architecture.as_deref().unwrap_or("amd64"),
+        "os": i.os.as_deref().unwrap_or("linux"),
+        "config": i.config,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": i.root_fs.as_ref().and_then(|r| r.layers.clone()).unwrap_or_default(),
+        },
+    });
+    if let Some(created) = i.created.as_deref().filter(|c| !c.is_empty()) {
+        value["created"] = created.into();
+    }
+    ImageMeta::from_value(
+        value,
+        i.id.clone().unwrap_or_default(),
+        i.size.unwrap_or(0).max(0) as u64,
+    )
+}
+
+impl Source {
+    /// A reference the engine can run. An image from elsewhere is loaded
+    /// into the engine unless it already holds it (by ID); what slim loads
+    /// is removed when the command ends, as its containers are.
+    pub async fn runnable(&mut self, engine: &Engine, cleanup: &Cleanup) -> Result<String> {
+        let (config, layers) = match &self.origin {
+            Origin::Engine { reference, .. } => return Ok(reference.clone()),
+            Origin::Blobs { config, layers } => (config.clone(), layers.clone()),
+        };
+        let id = self.meta.id.clone();
+        if engine::api::image_id(engine, &id).await.is_none() {
+            cleanup.register_image(&id);
+            engine::api::load(engine, engine.kind.name(), move |out| {
+                archive::write(out, &[], &config, &layers)
+            })
+            .await
+            .with_context(|| format!("cannot load {} into {}", self.name, engine.kind.name()))?;
+        }
+        // The engine knows the unpacked size.
+        if let Ok(i) = engine::api::inspect_image(engine, &id, engine.kind.name()).await {
+            self.meta.size_bytes = i.size.unwrap_or(0).max(0) as u64;
+        }
+        Ok(id)
+    }
+
+    /// The image's files, for the rebuilder.
+    pub async fn layers(&self, engine: &Engine, read: ReadLayers) -> Result<LayerStack> {
+        match &self.origin {
+            Origin::Blobs { layers, .. } => self.cached(layers.clone()).await,
+            Origin::Engine { reference, inspect } => {
+                let in_place = || in_place(inspect);
+                let exported = || async {
+                    let saved =
+                        export::save(engine, reference, engine.kind.name()).await?;
+                    let path = saved.path().to_path_buf();
+                    let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
+                    let stack = self.cached(a.layers).await;
+                    drop(saved);
+                    stack
+                };
+                match read {
+                    ReadLayers::InPlace => in_place(),
+                    ReadLayers::Export => exported().await,
+                    ReadLayers::Auto => match in_place() {
+                        Ok(stack) => Ok(stack),
+                        Err(e) => {
+                            tracing::info!(reason = %e, "reading the image from its export stream");
+                            exported().await
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// Each layer's directory in the cache (unpacked now if needed).
+    async fn cached(&self, layers: Vec<BlobRef>) -> Result<LayerStack> {
+        let diff_ids = self.meta.diff_ids().to_vec();
+        tokio::task::spawn_blocking(move || {
+            let cache = cache::Cache::open()?;
+            let mut dirs = layers
+                .iter()
+                .zip(&diff_ids)
+                .map(|(blob, diff_id)| cache.layer(blob, diff_id))
+                .collect::<Result<Vec<_>>>()?;
+            dirs.reverse();
+            Ok(LayerStack::tarballs(dirs))
+        })
+        .await?
+    }
+}
+
+/// The overlay layer directories the engine names, read in place.
+fn in_place(src: &bollard::models::ImageInspect) -> Result<LayerStack> {
+    let driver = src
+        .graph_driver
+        .as_ref()
+        .context("the engine did not say how the image is stored")?;
+    // Docker's overlay2 and Podman's overlay keep the same on-disk form.
+    if driver.name != "overlay2" && driver.name != "overlay" {
+        bail!(
+            "the image is stored by the {} driver; only overlay is read in place",
+            driver.name
+        );
+    }
+    let data = &driver.data;
+    LayerStack::from_overlay(
+        data.get("UpperDir").map(String::as_str),
+        data.get("LowerDir").map(String::as_str),
+    )
+}
