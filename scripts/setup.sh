@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what slim's build and tests need on a Debian machine, idempotently:
 # the eBPF toolchain (nightly + rust-src + bpf-linker for LLVM 22), a Docker
-# engine (started in the background when no daemon answers), debootstrap and
-# wrk. When everything is already there it returns in a few seconds.
+# engine (started in the background when no daemon answers), Podman (its API
+# service is started by slim itself), a registry and skopeo for the transport
+# tests, debootstrap and wrk. When everything is already there it returns in
+# a few seconds.
 set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -11,9 +13,10 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (apt-get, dockerd and eBPF need it)"
 
 LLVM=22
-# javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture.
+# javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture;
+# podman, docker-registry and skopeo serve the engine and transport tests.
 APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
-    curl openjdk-17-jdk-headless postgresql-client-15)
+    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq)
 
 # --- Debian packages --------------------------------------------------------
 missing=()
@@ -63,5 +66,23 @@ if ! docker info >/dev/null 2>&1; then
         sleep 0.5
     done
     docker info >/dev/null 2>&1 || die "dockerd did not answer within 30 s; see /var/log/slim-dockerd.log"
+fi
+# --- Podman on this machine -------------------------------------------------
+# Podman asks for nofile 1048576 and nproc 32768 in every container; where
+# the machine's hard limits are lower (sandboxed CI runners) the runtime
+# refuses to start anything. crun refuses hybrid cgroup v1/v2 hierarchies,
+# which runc handles. Both are this machine's facts, so they go in a drop-in.
+conf=/etc/containers/containers.conf.d/50-slim-test-machine.conf
+nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+[ "$nofile" = unlimited ] && nofile=1048576
+[ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
+want="[containers]
+default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=$nproc:$nproc\"]
+[engine]
+runtime = \"runc\""
+if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    log "configuring Podman for this machine ($conf)"
+    mkdir -p "$(dirname "$conf")"
+    printf '%s\n' "$want" > "$conf"
 fi
 log "ready"

@@ -6,6 +6,7 @@
 //! [`probes`]; the [`rebuild`]er selects and writes the minimal layer; the
 //! image goes to [`image::sink`]s, the profile to [`seccomp`], the facts to
 //! the [`report`]. Only [`cli`] and [`commands`] know about arguments.
+pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod engine;

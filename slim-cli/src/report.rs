@@ -1,7 +1,7 @@
 //! DIR/report.json and the short human summary printed at the end of a run.
-use std::{collections::BTreeMap, io::Write, path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use slim_probe::{EventStats, FileRecord, Process};
 
@@ -133,31 +133,12 @@ pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> 
     let path = dir.join(name);
     write_atomically(&path, |out| {
         serde_json::to_writer_pretty(&mut *out, value)?;
-        out.write_all(b"\n")?;
+        std::io::Write::write_all(out, b"\n")?;
         Ok(())
     })
 }
 
-/// Writes `path` through `fill` into a temporary file beside it, renamed
-/// into place only once everything was written and synced.
-pub fn write_atomically(
-    path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
-) -> Result<()> {
-    let ctx = || format!("cannot write {}", path.display());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".slim-")
-        .tempfile_in(dir)
-        .with_context(ctx)?;
-    let mut out = std::io::BufWriter::new(tmp.as_file());
-    fill(&mut out).with_context(ctx)?;
-    out.flush().with_context(ctx)?;
-    drop(out);
-    tmp.as_file().sync_all().with_context(ctx)?;
-    tmp.persist(path).map_err(|e| e.error).with_context(ctx)?;
-    Ok(())
-}
+pub use crate::atomic::write_atomically;
 
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)

@@ -77,14 +77,20 @@ impl Probe {
             Ok::<_, ProbeError>((layout?, btf))
         })?;
         tracing::debug!(ms = t0.elapsed().as_millis() as u64, "kernel layout read");
-        // Slim's own mount namespace: its tasks (and the host's) are ignored.
-        let host_mntns = std::fs::metadata("/proc/self/ns/mnt")
+        // Slim's own mount namespace and the host's (PID 1's: the host's
+        // when slim runs in a container with the host's pid namespace)
+        // are ignored; on the host they are the same.
+        let self_mntns = std::fs::metadata("/proc/self/ns/mnt")
             .map_err(|e| ProbeError::Host(e.to_string()))?
             .ino();
+        let host_mntns = std::fs::metadata("/proc/1/ns/mnt")
+            .map(|m| m.ino())
+            .unwrap_or(self_mntns);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("LAYOUT", &layout, true)
             .override_global("HOST_MNTNS", &host_mntns, true)
+            .override_global("SELF_MNTNS", &self_mntns, true)
             .load(OBJECT)
             .map_err(ProbeError::from_load)?;
         let events = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or(ProbeError::Map("EVENTS"))?)

@@ -203,14 +203,21 @@ pub fn slim_containers(image: &str) -> Vec<String> {
         .collect()
 }
 
-/// A container started with `docker run -d`, removed on drop.
+/// A container started with `docker run -d` (or `podman run -d`), removed
+/// on drop.
 pub struct Container {
     pub id: String,
+    /// The engine's CLI: docker or podman.
+    pub cli: &'static str,
 }
 
 impl Container {
     pub fn run(args: &[&str]) -> Self {
-        let out = Command::new("docker")
+        Self::run_with("docker", args)
+    }
+
+    pub fn run_with(cli: &'static str, args: &[&str]) -> Self {
+        let out = Command::new(cli)
             .arg("run")
             .arg("-d")
             .args(args)
@@ -218,18 +225,19 @@ impl Container {
             .unwrap();
         assert!(
             out.status.success(),
-            "docker run {args:?}: {}",
+            "{cli} run {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         Self {
             id: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            cli,
         }
     }
 
     /// The host port published for a container TCP port.
     pub fn port(&self, port: u16) -> u16 {
-        let out = Command::new("docker")
-            .args(["port", &self.id, &port.to_string()])
+        let out = Command::new(self.cli)
+            .args(["port", &self.id, &format!("{port}/tcp")])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -241,7 +249,7 @@ impl Container {
     }
 
     pub fn logs(&self) -> String {
-        let out = Command::new("docker")
+        let out = Command::new(self.cli)
             .args(["logs", &self.id])
             .output()
             .unwrap();
@@ -255,7 +263,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
+        let _ = Command::new(self.cli)
             .args(["rm", "-f", "-v", &self.id])
             .output();
     }
@@ -443,4 +451,81 @@ pub fn derive_after(base: &str, name: &str, setup: &str, changes: &[&str]) -> Ta
     }
     commit(&cname, changes, &tag);
     tag
+}
+
+/// Runs a command, which must succeed; returns its stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A real registry (Debian's docker-registry) on 127.0.0.1 at a free port,
+/// storing in a temporary directory; stopped and removed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    _dir: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Self {
+        let dir = TempDir::new("registry");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.0.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.0.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "docker-registry (Debian's docker-registry package; scripts/setup.sh installs it)",
+            );
+        let host = format!("127.0.0.1:{port}");
+        let registry = Self {
+            child,
+            host,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.host).is_ok() {
+                return registry;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "the registry did not listen on {} within 10 s",
+            registry.host
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

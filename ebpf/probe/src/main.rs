@@ -98,9 +98,14 @@ static LAYOUT: Layout = Layout {
     tp_exit_pid: 0,
 };
 
-/// Mount namespace inode of the host (slim's own): its tasks are never recorded.
+/// Mount namespace inode of the host (PID 1's): its tasks are never recorded.
 #[no_mangle]
 static HOST_MNTNS: u64 = 0;
+
+/// Mount namespace inode of slim itself: the host's, or that of the
+/// container slim runs in. Its tasks are never recorded either.
+#[no_mangle]
+static SELF_MNTNS: u64 = 0;
 
 /// `sys_enter(struct pt_regs *regs, long id)` and `sys_exit(struct pt_regs
 /// *regs, long ret)`: the registers, and a number.

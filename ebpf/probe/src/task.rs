@@ -2,7 +2,7 @@
 use aya_ebpf::helpers::bpf_get_current_task_btf;
 use slim_ebpf_common::{CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS};
 
-use crate::{maps::CONFIG, HOST_MNTNS};
+use crate::{maps::CONFIG, HOST_MNTNS, SELF_MNTNS};
 
 /// A field of a kernel object at a `LAYOUT` offset.
 ///
@@ -93,8 +93,14 @@ impl Task {
     pub(crate) fn recorded(&self) -> Option<Recorded> {
         let mntns = self.mntns();
         // 0: a task past exit_task_namespaces.
-        // SAFETY: plain read of a global.
-        if mntns == 0 || mntns == unsafe { core::ptr::read_volatile(&HOST_MNTNS) } {
+        // SAFETY: plain reads of globals.
+        let (host, own) = unsafe {
+            (
+                core::ptr::read_volatile(&HOST_MNTNS),
+                core::ptr::read_volatile(&SELF_MNTNS),
+            )
+        };
+        if mntns == 0 || mntns == host || mntns == own {
             return None;
         }
         let target = CONFIG.get(CONFIG_TARGET_MNTNS).copied().unwrap_or(0);

@@ -173,8 +173,11 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     // TAG in the engine, then every --output. From here a failure must not
     // leave TAG moved (no partial outputs): what was written is undone. An
     // image that fails --verify stays, on purpose, and the error says so.
-    let mut sinks: Vec<Box<dyn ImageSink + '_>> =
-        vec![sink::open(&ImageName::Daemon(tag.to_string()), &engine, args.engine.tls_verify)];
+    let mut sinks: Vec<Box<dyn ImageSink + '_>> = vec![sink::open(
+        &ImageName::Daemon(tag.to_string()),
+        &engine,
+        args.engine.tls_verify,
+    )];
     sinks.extend(
         args.output
             .iter()
@@ -283,8 +286,16 @@ async fn verify(
         trace: false,
         seccomp: Some(profile),
     };
-    let outcome =
-        session::run(engine, tag, ports, &args.probe.plan(), &opts, cleanup, steps).await?;
+    let outcome = session::run(
+        engine,
+        tag,
+        ports,
+        &args.probe.plan(),
+        &opts,
+        cleanup,
+        steps,
+    )
+    .await?;
     for (before, after) in original.probes.iter().zip(&outcome.probes) {
         if before.code != after.code {
             bail!(

@@ -98,6 +98,12 @@ pub async fn probe_image(
     steps: &mut Steps,
 ) -> Result<Probed> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if !source.in_engine() {
+        steps.step(
+            "load",
+            &format!("loading the image into {}", engine.kind.name()),
+        );
+    }
     let run_as = source.runnable(engine, cleanup).await?;
     let opts = Options {
         trace: true,

@@ -150,7 +150,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connects to the Engine API at `host` (unix:// or tcp://); `name` is the
 /// engine's, for messages.
 pub async fn connect(host: &str, name: &str) -> Result<Docker> {
-    let daemon = if name == "Docker" { "the Docker daemon" } else { "Podman's API service" };
+    let daemon = if name == "Docker" {
+        "the Docker daemon"
+    } else {
+        "Podman's API service"
+    };
     let docker = if let Some(path) = host.strip_prefix("unix://") {
         Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
     } else if let Some(addr) = host

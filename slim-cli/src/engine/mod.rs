@@ -83,8 +83,7 @@ pub trait ContainerRuntime: Sync {
     fn create(&self, spec: &RunSpec<'_>) -> impl Future<Output = Result<String>> + Send;
     fn start(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Host ports published for each container TCP port.
-    fn published_ports(&self, id: &str)
-        -> impl Future<Output = Result<HashMap<u16, u16>>> + Send;
+    fn published_ports(&self, id: &str) -> impl Future<Output = Result<HashMap<u16, u16>>> + Send;
     /// The host pid of the container's init, while it runs.
     fn pid(&self, id: &str) -> impl Future<Output = Result<Option<u32>>> + Send;
     /// Whether it runs, and its exit code once stopped.

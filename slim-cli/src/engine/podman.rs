@@ -39,10 +39,15 @@ pub async fn ensure_service(endpoint: &str) -> Result<()> {
             .with_context(|| format!("cannot create {} for Podman's socket", dir.display()))?;
     }
     let mut cmd = std::process::Command::new("podman");
-    cmd.args(["system", "service", &format!("--time={IDLE_SECONDS}"), endpoint])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.args([
+        "system",
+        "service",
+        &format!("--time={IDLE_SECONDS}"),
+        endpoint,
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     // Its own process group: slim's Ctrl-C must not stop a service that
     // slim's cleanup still needs, and later runs reuse it.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

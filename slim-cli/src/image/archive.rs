@@ -47,7 +47,12 @@ impl BlobRef {
     }
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    size: u64,
+    data: impl Read,
+) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(size);
     h.set_mode(0o644);
@@ -60,7 +65,9 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, size: u64, data: impl
 /// `out`; `tags` go in RepoTags (none: the engine keeps it by ID only).
 pub fn write(out: impl Write, tags: &[String], config: &[u8], layers: &[BlobRef]) -> Result<()> {
     let config_name = format!("{}.json", hex(&sha256(config)));
-    let names: Vec<String> = (0..layers.len()).map(|i| format!("{i}/layer.tar")).collect();
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("{i}/layer.tar"))
+        .collect();
     let manifest = serde_json::json!([{
         "Config": config_name,
         "RepoTags": if tags.is_empty() { serde_json::Value::Null } else { serde_json::json!(tags) },
@@ -72,7 +79,12 @@ pub fn write(out: impl Write, tags: &[String], config: &[u8], layers: &[BlobRef]
         append(&mut tar, name, blob.len, blob.open()?)?;
     }
     let manifest = serde_json::to_vec(&manifest)?;
-    append(&mut tar, "manifest.json", manifest.len() as u64, &manifest[..])?;
+    append(
+        &mut tar,
+        "manifest.json",
+        manifest.len() as u64,
+        &manifest[..],
+    )?;
     tar.into_inner()?.flush()?;
     Ok(())
 }
@@ -97,7 +109,8 @@ pub fn read(path: &Path) -> Result<Archive> {
         .entries()
         .with_context(|| format!("{} is not a tar archive", path.display()))?
     {
-        let e = entry.with_context(|| format!("{} is not a readable tar archive", path.display()))?;
+        let e =
+            entry.with_context(|| format!("{} is not a readable tar archive", path.display()))?;
         let name = norm(&e.path()?);
         match e.header().entry_type() {
             // `docker save` links a layer that two images share.
@@ -130,13 +143,18 @@ pub fn read(path: &Path) -> Result<Archive> {
             len,
         })
     };
-    let manifest: serde_json::Value = serde_json::from_slice(&blob("manifest.json")?.read_all()?)
-        .with_context(|| format!("the manifest.json of {} is not JSON", path.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob("manifest.json")?.read_all()?)
+            .with_context(|| format!("the manifest.json of {} is not JSON", path.display()))?;
     let Some(image) = manifest.get(0) else {
         bail!("{} holds no image", path.display());
     };
-    let config = blob(image["Config"].as_str().context("manifest.json names no Config")?)?
-        .read_all()?;
+    let config = blob(
+        image["Config"]
+            .as_str()
+            .context("manifest.json names no Config")?,
+    )?
+    .read_all()?;
     let layers = image["Layers"]
         .as_array()
         .context("manifest.json lists no Layers")?
@@ -209,6 +227,9 @@ mod tests {
 
     #[test]
     fn links_resolve_relative_to_their_member() {
-        assert_eq!(normalize(Path::new("abc/../def/layer.tar")), "def/layer.tar");
+        assert_eq!(
+            normalize(Path::new("abc/../def/layer.tar")),
+            "def/layer.tar"
+        );
     }
 }

@@ -83,7 +83,10 @@ mod tests {
             "history":[{"created_by":"x","empty_layer":true}]}"#;
         let m = ImageMeta::from_config_json(raw, 7).unwrap();
         assert_eq!(m.tcp_ports(), [80, 8080]);
-        assert_eq!(m.runtime().entrypoint().as_deref(), Some(&["/app".to_string()][..]));
+        assert_eq!(
+            m.runtime().entrypoint().as_deref(),
+            Some(&["/app".to_string()][..])
+        );
         assert_eq!(m.healthcheck.as_ref().unwrap()["Test"][1], "true");
         assert_eq!(m.diff_ids(), ["sha256:aa", "sha256:bb"]);
         assert!(m.id.starts_with("sha256:"));

@@ -53,9 +53,14 @@ fn auth(registry: &str) -> RegistryAuth {
         registry
     };
     match docker_credential::get_credential(server) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
+            RegistryAuth::Basic(u, p)
+        }
         Ok(docker_credential::DockerCredential::IdentityToken(_)) => {
-            tracing::warn!(registry, "identity tokens are not supported; pulling anonymously");
+            tracing::warn!(
+                registry,
+                "identity tokens are not supported; pulling anonymously"
+            );
             RegistryAuth::Anonymous
         }
         Err(_) => RegistryAuth::Anonymous,
@@ -78,8 +83,7 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
         .pull_manifest_and_config(&r, &auth)
         .await
         .map_err(|e| anyhow!("cannot pull the manifest of {reference}: {e}"))?;
-    std::fs::create_dir_all(blobs)
-        .with_context(|| format!("cannot create {}", blobs.display()))?;
+    std::fs::create_dir_all(blobs).with_context(|| format!("cannot create {}", blobs.display()))?;
     let mut layers = Vec::new();
     for layer in &manifest.layers {
         let path = blobs.join(hex(&layer.digest));
@@ -155,7 +159,12 @@ pub async fn push(
         .map_err(|e| failed("the layer", e))?
     {
         client
-            .push_blob_stream(&r, file_stream(layer.path.clone()), layer_digest, Some(layer.len))
+            .push_blob_stream(
+                &r,
+                file_stream(layer.path.clone()),
+                layer_digest,
+                Some(layer.len),
+            )
             .await
             .map_err(|e| failed("the layer", e))?;
     }

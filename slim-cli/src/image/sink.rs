@@ -2,7 +2,7 @@
 //! load`), an OCI layout, a docker-archive, a registry. Each writes all or
 //! nothing: files are written under a temporary name and renamed, the
 //! engine's tag is pointed back where it was if the run fails afterwards.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use futures_util::future::BoxFuture;
@@ -128,27 +128,6 @@ struct ArchiveSink {
     file: PathBuf,
 }
 
-/// Writes `path` through a temporary file beside it, renamed when complete.
-fn write_file_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".slim-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    write(tmp.as_file_mut()).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
 impl ImageSink for ArchiveSink {
     fn describe(&self) -> String {
         ImageName::Archive(self.file.clone()).to_string()
@@ -163,8 +142,12 @@ impl ImageSink for ArchiveSink {
                 image.layer.blob(),
             );
             tokio::task::spawn_blocking(move || {
-                write_file_atomically(&file, |out| {
-                    archive::write(std::io::BufWriter::new(out), &tags, &config, &[layer])
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                crate::atomic::write_atomically(&file, |out| {
+                    archive::write(out, &tags, &config, &[layer])
                 })
             })
             .await?

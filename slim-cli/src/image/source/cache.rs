@@ -12,7 +12,10 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use super::unpack::unpack_layer;
-use crate::image::{archive::BlobRef, digest::{hex, Hashing}};
+use crate::image::{
+    archive::BlobRef,
+    digest::{hex, Hashing},
+};
 
 pub struct Cache {
     root: PathBuf,

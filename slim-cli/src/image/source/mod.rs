@@ -49,7 +49,10 @@ enum Origin {
     },
     /// A config and its layer blobs, bottom first (a registry's, in the
     /// cache; a layout's; an archive's members).
-    Blobs { config: Vec<u8>, layers: Vec<BlobRef> },
+    Blobs {
+        config: Vec<u8>,
+        layers: Vec<BlobRef>,
+    },
 }
 
 /// Opens `name`: reads its metadata; a registry image's blobs are pulled
@@ -73,7 +76,8 @@ pub async fn open(name: &ImageName, engine: &Engine, tls_verify: bool) -> Result
         }
         ImageName::Oci { dir, tag } => {
             let (dir, tag) = (dir.clone(), tag.clone());
-            let l = tokio::task::spawn_blocking(move || layout::read(&dir, tag.as_deref())).await??;
+            let l =
+                tokio::task::spawn_blocking(move || layout::read(&dir, tag.as_deref())).await??;
             blobs_origin(l.config, l.layers)?
         }
         ImageName::Archive(path) => {
@@ -124,6 +128,11 @@ fn meta_of_inspect(i: &bollard::models::ImageInspect) -> Result<ImageMeta> {
 }
 
 impl Source {
+    /// Whether the engine holds it under its name already.
+    pub fn in_engine(&self) -> bool {
+        matches!(self.origin, Origin::Engine { .. })
+    }
+
     /// A reference the engine can run. An image from elsewhere is loaded
     /// into the engine unless it already holds it (by ID); what slim loads
     /// is removed when the command ends, as its containers are.
@@ -155,8 +164,7 @@ impl Source {
             Origin::Engine { reference, inspect } => {
                 let in_place = || in_place(inspect);
                 let exported = || async {
-                    let saved =
-                        export::save(engine, reference, engine.kind.name()).await?;
+                    let saved = export::save(engine, reference, engine.kind.name()).await?;
                     let path = saved.path().to_path_buf();
                     let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
                     let stack = self.cached(a.layers).await;
