@@ -479,7 +479,27 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A registry that answers only `user` with `password` (basic auth
+    /// from an htpasswd file, as docker-registry reads it).
+    pub fn with_login(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Self {
         let dir = TempDir::new("registry");
+        let mut auth = String::new();
+        if let Some((user, password)) = login {
+            let file = dir.0.join("htpasswd");
+            let line = run_ok("htpasswd", &["-Bbn", user, password]);
+            std::fs::write(&file, format!("{line}\n")).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: slim-test\n    path: {}\n",
+                file.display()
+            );
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -490,7 +510,7 @@ impl Registry {
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
+                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
                 dir.0.join("data").display()
             ),
         )

@@ -279,3 +279,77 @@ fn a_missing_or_foreign_source_fails_with_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_registry_with_a_login_takes_the_docker_clis_credentials() {
+    if !e2e_ready() {
+        return;
+    }
+    let registry = Registry::with_login("alice", "s3cret");
+    let dir = TempDir::new("login");
+    let remote = format!("docker://{}/slim/nginx:login", registry.host);
+    let push = |docker_config: &std::path::Path| {
+        let tag = Tag::new("login");
+        let out = std::process::Command::new(slim_bin())
+            .env("DOCKER_CONFIG", docker_config)
+            .args([
+                "build",
+                &fixture("nginx"),
+                "--tag",
+                &tag.0,
+                "--artifacts",
+                &dir.0.join("out").to_string_lossy(),
+                "--output",
+                &remote,
+                "--tls-verify=false",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    // No credentials: refused, and the line says what to do.
+    let empty = dir.0.join("no-login");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, err) = push(&empty);
+    assert!(!ok, "an anonymous push must be refused");
+    let last = err.trim().lines().last().unwrap();
+    assert!(last.contains("docker login"), "{err}");
+
+    // `docker login`'s record in config.json: pushed, and pulled back by
+    // slim with the same credentials.
+    let with = dir.0.join("login");
+    std::fs::create_dir_all(&with).unwrap();
+    let auth = run_ok("sh", &["-c", "printf alice:s3cret | base64"]);
+    std::fs::write(
+        with.join("config.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+            registry.host
+        ),
+    )
+    .unwrap();
+    let (ok, err) = push(&with);
+    assert!(ok, "{err}");
+    let out = std::process::Command::new(slim_bin())
+        .env("DOCKER_CONFIG", &with)
+        .args([
+            "profile",
+            &remote,
+            "--tls-verify=false",
+            "--artifacts",
+            &dir.0.join("profiled").to_string_lossy(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = read_json(&dir.0.join("profiled/report.json"));
+    assert_eq!(r["probes"][0]["code"], 200);
+}

@@ -189,7 +189,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
             steps.step("write", &format!("writing {}", s.describe()));
             s.write(&built).await?;
         }
-        let result = engine::api::inspect_image(&engine, tag, engine.kind.name()).await?;
+        let result = engine::api::inspect_image(&engine, tag, engine.kind.store()).await?;
         report.outputs = args.output.iter().map(|o| o.to_string()).collect();
         report.result = Some(ImageRef {
             image: tag.to_string(),

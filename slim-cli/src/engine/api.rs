@@ -190,19 +190,19 @@ pub async fn connect(host: &str, name: &str) -> Result<Docker> {
     })
 }
 
-/// The engine's inspection of `image`; `engine` names it in messages.
+/// The engine's inspection of `image`; `store` names where it looked, in messages.
 pub async fn inspect_image(
     docker: &Docker,
     image: &str,
-    engine: &str,
+    store: &str,
 ) -> Result<bollard::models::ImageInspect> {
     docker.inspect_image(image).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         } => {
-            anyhow!("image {image} is not in {engine}; build, load or pull it first (or name it with a transport: docker://, oci:, docker-archive:)")
+            anyhow!("image {image} is not in {store}; build, load or pull it first (or name it with a transport: docker://, oci:, docker-archive:)")
         }
-        e => anyhow!("cannot inspect image {image} in {engine}: {e}"),
+        e => anyhow!("cannot inspect image {image} in {store}: {e}"),
     })
 }
 

@@ -27,6 +27,14 @@ impl EngineKind {
             EngineKind::Podman => "Podman",
         }
     }
+
+    /// Where its images are, for messages.
+    pub fn store(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "the Docker daemon",
+            EngineKind::Podman => "Podman's store",
+        }
+    }
 }
 
 /// A connected engine.

@@ -67,6 +67,23 @@ fn auth(registry: &str) -> RegistryAuth {
     }
 }
 
+/// An error from the registry, with what to do when it refused access.
+fn refused(
+    what: String,
+    e: oci_client::errors::OciDistributionError,
+    registry: &str,
+) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("401") || text.contains("403") || text.contains("nauthorized") {
+        anyhow!(
+            "{what}: {text}; the registry refused the credentials slim has for {registry} \
+             (from ~/.docker/config.json or DOCKER_CONFIG): log in with `docker login {registry}`"
+        )
+    } else {
+        anyhow!("{what}: {e}")
+    }
+}
+
 /// What a pull gives: the config's bytes and the layer blobs in the cache.
 pub struct Pulled {
     pub config: Vec<u8>,
@@ -78,11 +95,18 @@ pub struct Pulled {
 pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulled> {
     let r = parse(reference)?;
     let client = client(access);
-    let auth = auth(r.resolve_registry());
+    let registry = r.resolve_registry().to_string();
+    let auth = auth(&registry);
     let (manifest, _, config) = client
         .pull_manifest_and_config(&r, &auth)
         .await
-        .map_err(|e| anyhow!("cannot pull the manifest of {reference}: {e}"))?;
+        .map_err(|e| {
+            refused(
+                format!("cannot pull the manifest of {reference}"),
+                e,
+                &registry,
+            )
+        })?;
     std::fs::create_dir_all(blobs).with_context(|| format!("cannot create {}", blobs.display()))?;
     let mut layers = Vec::new();
     for layer in &manifest.layers {
@@ -92,10 +116,13 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
             let tmp = tempfile::NamedTempFile::new_in(blobs)?;
             let out = tokio::fs::File::from_std(tmp.reopen()?);
             // pull_blob checks the digest as it writes.
-            client
-                .pull_blob(&r, layer, out)
-                .await
-                .map_err(|e| anyhow!("cannot pull layer {} of {reference}: {e}", layer.digest))?;
+            client.pull_blob(&r, layer, out).await.map_err(|e| {
+                refused(
+                    format!("cannot pull layer {} of {reference}", layer.digest),
+                    e,
+                    &registry,
+                )
+            })?;
             tmp.persist(&path)
                 .with_context(|| format!("cannot store {}", path.display()))?;
         }
@@ -150,8 +177,9 @@ pub async fn push(
     client
         .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
         .await;
+    let registry = r.resolve_registry().to_string();
     let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
-        anyhow!("cannot push {what} of {reference}: {e}")
+        refused(format!("cannot push {what} of {reference}"), e, &registry)
     };
     if !client
         .blob_exists(&r, layer_digest)

@@ -60,7 +60,8 @@ enum Origin {
 pub async fn open(name: &ImageName, engine: &Engine, tls_verify: bool) -> Result<Source> {
     let (meta, origin) = match name {
         ImageName::Daemon(reference) => {
-            let inspect = engine::api::inspect_image(engine, reference, engine.kind.name()).await?;
+            let inspect =
+                engine::api::inspect_image(engine, reference, engine.kind.store()).await?;
             let meta = meta_of_inspect(&inspect)?;
             let origin = Origin::Engine {
                 reference: reference.clone(),
@@ -151,7 +152,7 @@ impl Source {
             .with_context(|| format!("cannot load {} into {}", self.name, engine.kind.name()))?;
         }
         // The engine knows the unpacked size.
-        if let Ok(i) = engine::api::inspect_image(engine, &id, engine.kind.name()).await {
+        if let Ok(i) = engine::api::inspect_image(engine, &id, engine.kind.store()).await {
             self.meta.size_bytes = i.size.unwrap_or(0).max(0) as u64;
         }
         Ok(id)
