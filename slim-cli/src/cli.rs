@@ -15,7 +15,7 @@ use crate::{
 /// probe records every file and syscall of the running container, from the
 /// outside, with no privileged sensor inside it.
 #[derive(Debug, Parser)]
-#[command(name = "slim", version, about, long_about = None)]
+#[command(name = "slim", version, about, long_about = None, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,11 +27,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run IMAGE, probe it, and write a minimal image TAG with a seccomp profile.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Run IMAGE and probe it; write DIR/report.json and DIR/seccomp.json only.
     Profile(ProfileArgs),
     /// Print the keep-rules: the built-in ones and those of --rules files.
     Rules(RulesArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (slim.1 and one per subcommand) into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -132,9 +142,25 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// After building, run TAG under the profile, replay the probes, and fail
-    /// if one that passed on IMAGE fails or answers differently.
+    /// (exit 3) if one that passed on IMAGE fails or answers differently.
     #[arg(long)]
     pub verify: bool,
+    /// Fail (exit 4) when the slim image is larger than SIZE (50MB, 1.5GiB,
+    /// or bytes).
+    #[arg(long, value_name = "SIZE", value_parser = crate::gates::parse_size)]
+    pub max_size: Option<u64>,
+    /// Fail (exit 5) unless the image shrinks by RATIO: a factor (3x: to a
+    /// third or less) or a percentage removed (70%).
+    #[arg(long, value_name = "RATIO")]
+    pub min_reduction: Option<crate::gates::Reduction>,
+    /// The report.json of an earlier build, for --max-growth.
+    #[arg(long, value_name = "REPORT", requires = "max_growth")]
+    pub baseline: Option<PathBuf>,
+    /// Fail (exit 6) when the slim image is more than PERCENT larger than
+    /// the one --baseline records.
+    #[arg(long, value_name = "PERCENT", requires = "baseline",
+          value_parser = parse_percent)]
+    pub max_growth: Option<f64>,
 }
 
 /// An image reference Docker accepts: lowercase path components of
@@ -169,6 +195,14 @@ fn parse_tag(s: &str) -> Result<String, String> {
         return Err(bad());
     }
     Ok(s.to_string())
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    s.trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .ok_or_else(|| format!("expected a percentage like 5 or 5%, not {s:?}"))
 }
 
 fn parse_image_path(s: &str) -> Result<String, String> {
@@ -252,6 +286,9 @@ pub struct ProbeArgs {
     /// Print the report as JSON on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Print nothing but errors (and --json output).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 impl ProbeArgs {

@@ -10,6 +10,8 @@ pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod exit;
+pub mod gates;
 pub mod image;
 pub mod probes;
 pub mod progress;

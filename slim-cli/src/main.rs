@@ -48,9 +48,11 @@ fn main() -> std::process::ExitCode {
         let cleanup = session::Cleanup::default();
         let command = async {
             match cli.command {
-                Command::Build(args) => commands::build::run(args, cleanup.clone()).await,
+                Command::Build(args) => commands::build::run(*args, cleanup.clone()).await,
                 Command::Profile(args) => commands::profile::run(args, cleanup.clone()).await,
                 Command::Rules(args) => commands::rules::run(args),
+                Command::Completions { shell } => commands::shell::completions(shell),
+                Command::Man { dir } => commands::shell::man(&dir),
             }
         };
         // A panic is a bug, but it must not leak containers either: it
@@ -68,7 +70,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // One line: the context chain joined, what failed and why.
             eprintln!("slim: error: {}", format!("{e:#}").replace('\n', " | "));
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(slim_cli::exit::code_of(&e))
         }
     }
 }

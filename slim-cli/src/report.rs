@@ -9,6 +9,9 @@ use crate::probes::ProbeResult;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The version of docs/report.schema.json this report follows; it
+    /// changes only when a field changes meaning or goes away.
+    pub schema_version: u32,
     pub slim_version: &'static str,
     pub command: &'static str,
     /// The engine that ran the containers.
@@ -35,6 +38,9 @@ pub struct Report {
     pub keep: Option<KeepSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<LayerSummary>,
+    /// `slim build`: the CI gates asked for and how each went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::Gate>,
     /// `slim build --verify`: the probes replayed on the minimal image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<Vec<ProbeResult>>,
@@ -44,6 +50,9 @@ pub struct Report {
     /// Peak resident memory of slim itself, in bytes (getrusage).
     pub peak_rss_bytes: u64,
 }
+
+/// The report's schema version (docs/report.schema.json).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// slim's own peak resident set so far.
 pub fn peak_rss_bytes() -> u64 {
@@ -217,6 +226,17 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             v.len()
         )),
         None => {}
+    }
+    if !r.gates.is_empty() {
+        let each: Vec<String> = r
+            .gates
+            .iter()
+            .map(|g| {
+                let verdict = if g.passed { "passed" } else { "FAILED" };
+                format!("{} {} (limit {}) {verdict}", g.name, g.value, g.limit)
+            })
+            .collect();
+        s.push_str(&format!("gates: {}\n", each.join("; ")));
     }
     s.push_str(&format!(
         "syscalls observed: {}; allowed by the profile: {}; events lost: {}\n",

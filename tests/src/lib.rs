@@ -140,7 +140,28 @@ fn run_for_report(first: &[&str], dir: &TempDir, extra: &[&str]) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    read_json(&dir.0.join("report.json"))
+    let report = read_json(&dir.0.join("report.json"));
+    check_report_schema(&report);
+    report
+}
+
+/// Fails unless `report` follows docs/report.schema.json: every report an
+/// end-to-end test reads through [`build`] or [`profile`] is checked.
+pub fn check_report_schema(report: &Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let schema = read_json(&repo_root().join("docs/report.schema.json"));
+        jsonschema::validator_for(&schema).expect("docs/report.schema.json is a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json does not follow docs/report.schema.json:\n{}",
+        errors.join("\n")
+    );
 }
 
 pub fn read_json(path: &Path) -> Value {

@@ -10,6 +10,7 @@ use super::profile::Probed;
 use crate::{
     cli::{BuildArgs, KeepMode},
     engine::{self, Engine},
+    gates,
     image::sink::{self, Built, ImageSink},
     progress::Steps,
     rebuild::{
@@ -24,7 +25,7 @@ use crate::{
 };
 
 pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
-    let mut steps = Steps::new(args.probe.json);
+    let mut steps = Steps::new(args.probe.json || args.probe.quiet);
     let created = !args.artifacts.exists();
     let result = build(&args, &cleanup, &mut steps).await;
     if result.is_err() && created {
@@ -65,6 +66,16 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     if let Some(out) = args.output.iter().find(|o| names_source(o)) {
         bail!("--output {out} names the source image, which slim never overwrites; choose another");
     }
+    let limits = gates::Limits {
+        max_size: args.max_size,
+        min_reduction: args.min_reduction,
+        max_growth: args.baseline.clone().zip(args.max_growth),
+    };
+    // Read before anything is written: the baseline may be DIR/report.json.
+    let baseline = match &args.baseline {
+        Some(path) => Some(gates::baseline_size(path)?),
+        None => None,
+    };
     let (engine, mut source) =
         super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
     let Probed {
@@ -248,15 +259,27 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                     report.peak_rss_bytes = report::peak_rss_bytes();
                     report::write_json(&args.artifacts, "report.json", &report)?;
                     keep_image = true;
-                    return Err(e.context(format!("{tag} was built but fails verification")));
+                    return Err(e.context(crate::exit::Exit::new(
+                        crate::exit::VERIFY,
+                        format!("{tag} was built but fails verification"),
+                    )));
                 }
             }
         }
+        let size = report.result.as_ref().map_or(0, |r| r.size_bytes);
+        report.gates = gates::check(&limits, report.source.size_bytes, size, baseline);
         steps.finish();
         report.timings_ms = steps.timings_ms();
         report.peak_rss_bytes = report::peak_rss_bytes();
         report::write_json(&args.artifacts, "report.json", &report)?;
-        super::profile::finish(&report, &args.artifacts, &args.probe, started)
+        super::profile::finish(&report, &args.artifacts, &args.probe, started)?;
+        // A gate that fails leaves the image and the report: the pipeline
+        // stops, and both say why.
+        if let Some(g) = report.gates.iter().find(|g| !g.passed) {
+            keep_image = true;
+            return Err(crate::exit::Exit::new(g.code, format!("gate {}: {}", g.name, g.reason)).into());
+        }
+        Ok(())
     }
     .await;
     if finished.is_err() && !keep_image {

@@ -2,3 +2,4 @@
 pub mod build;
 pub mod profile;
 pub mod rules;
+pub mod shell;

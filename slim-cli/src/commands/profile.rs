@@ -15,7 +15,7 @@ use crate::{
 };
 
 pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
-    let mut steps = Steps::new(args.probe.json);
+    let mut steps = Steps::new(args.probe.json || args.probe.quiet);
     let created = !args.artifacts.exists();
     let result = profile(&args, &cleanup, &mut steps).await;
     if result.is_err() && created {
@@ -50,7 +50,7 @@ async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Re
 pub fn finish(report: &Report, dir: &Path, args: &ProbeArgs, started: Instant) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
+    } else if !args.quiet {
         eprintln!("{}", report::summary(report, dir, started.elapsed()));
     }
     Ok(())
@@ -124,6 +124,7 @@ pub async fn probe_image(
     steps.step("profile", "writing the report and the seccomp profile");
     let families = args.seccomp == SeccompMode::Families;
     let report = Report {
+        schema_version: report::SCHEMA_VERSION,
         slim_version: env!("CARGO_PKG_VERSION"),
         command,
         engine: engine.kind,
@@ -154,6 +155,7 @@ pub async fn probe_image(
         },
         kept: Vec::new(),
         outputs: Vec::new(),
+        gates: Vec::new(),
         keep: None,
         layer: None,
         verify: None,
