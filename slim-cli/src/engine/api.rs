@@ -348,11 +348,31 @@ pub async fn start(docker: &Docker, id: &str) -> Result<()> {
         .with_context(|| format!("cannot start container {}", short(id)))
 }
 
+/// The container's inspection; `None` when the engine reports a state
+/// bollard cannot read: Podman's compatible API says `stopped` for a
+/// container that exited, which is not one of Docker's states.
+async fn inspect(
+    docker: &Docker,
+    id: &str,
+) -> Result<Option<bollard::models::ContainerInspectResponse>> {
+    match docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+    {
+        Ok(info) => Ok(Some(info)),
+        Err(bollard::errors::Error::JsonDataError { message, .. }) => {
+            tracing::debug!(%message, "unreadable container state: taken as not running");
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot inspect container {}", short(id))),
+    }
+}
+
 /// Host ports published for each container TCP port.
 pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u16>> {
-    let info = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await?;
+    let Some(info) = inspect(docker, id).await? else {
+        return Ok(HashMap::new());
+    };
     let mut out = HashMap::new();
     let ports = info
         .network_settings
@@ -376,9 +396,9 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
 
 /// The host pid of the container's init process, while it runs.
 pub async fn pid(docker: &Docker, id: &str) -> Result<Option<u32>> {
-    let info = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await?;
+    let Some(info) = inspect(docker, id).await? else {
+        return Ok(None);
+    };
     Ok(info
         .state
         .and_then(|s| s.pid)
@@ -428,9 +448,18 @@ pub async fn restore_tag(docker: &Docker, tag: &str, previous: Option<&str>) -> 
 
 /// Whether the container runs, and its exit code once it stopped.
 pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
-    let info = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await?;
+    let Some(info) = inspect(docker, id).await? else {
+        // Stopped: its exit code is what waiting for it answers at once.
+        let opts = WaitContainerOptions {
+            condition: "not-running",
+        };
+        let code = match docker.wait_container(id, Some(opts)).next().await {
+            Some(Ok(r)) => Some(r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+            _ => None,
+        };
+        return Ok((false, code));
+    };
     let state = info.state.unwrap_or_default();
     let running = state.running.unwrap_or(false);
     Ok((running, if running { None } else { state.exit_code }))
