@@ -32,6 +32,10 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Print the keep-rules: the built-in ones and those of --rules files.
     Rules(RulesArgs),
+    /// Analyze an image's layers without running it: sizes, files added,
+    /// changed and removed, wasted bytes, efficiency, largest files (dive's
+    /// questions); --ci gates on them with dive's rule names.
+    Xray(XrayArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -42,6 +46,39 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct XrayArgs {
+    /// The image, with the transports of `slim build`.
+    pub image: ImageName,
+    /// Print the analysis as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// How many of the largest files, directories and wasted paths to list.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Gate on the analysis (exit 7 when a rule fails): the rules come from
+    /// the flags below, else --ci-config, else ./.dive-ci, else dive's
+    /// defaults (lowestEfficiency 0.9, highestUserWastedPercent 0.1).
+    #[arg(long)]
+    pub ci: bool,
+    /// A .dive-ci-style YAML file with the rules.
+    #[arg(long, value_name = "FILE")]
+    pub ci_config: Option<PathBuf>,
+    /// lowestEfficiency: fail below this efficiency (0-1, or "disabled").
+    #[arg(long, value_name = "FRACTION")]
+    pub lowest_efficiency: Option<String>,
+    /// highestWastedBytes: fail above this many wasted bytes (20MB, bytes,
+    /// or "disabled").
+    #[arg(long, value_name = "SIZE")]
+    pub highest_wasted_bytes: Option<String>,
+    /// highestUserWastedPercent: fail above wasted / user bytes (0-1, or
+    /// "disabled").
+    #[arg(long, value_name = "FRACTION")]
+    pub highest_user_wasted_percent: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

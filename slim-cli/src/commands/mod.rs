@@ -3,3 +3,4 @@ pub mod build;
 pub mod profile;
 pub mod rules;
 pub mod shell;
+pub mod xray;

@@ -75,7 +75,7 @@ pub async fn open(
             reaped.join(", ")
         );
     }
-    let source = source::open(image, &engine, args.tls_verify).await?;
+    let source = source::open(image, Some(&engine), args.tls_verify).await?;
     Ok((engine, source))
 }
 

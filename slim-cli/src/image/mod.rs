@@ -1,8 +1,10 @@
 //! Images as slim reads and writes them, apart from any engine's API:
 //! their metadata, digests, the docker-archive and OCI layout formats, the
 //! registry client, and the [`source`]s and [`sink`]s named by transport.
+pub mod analysis;
 pub mod archive;
 pub mod digest;
+pub mod dive_ci;
 pub mod layout;
 pub mod meta;
 pub mod registry;

@@ -4,10 +4,7 @@
 //! blobs are kept too, by their digest. A layer is unpacked into a
 //! temporary directory, checked against its diff ID, and renamed into
 //! place: a crash or a wrong blob never leaves a directory that looks done.
-use std::{
-    io::{BufRead, Read},
-    path::PathBuf,
-};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -55,16 +52,7 @@ impl Cache {
             .prefix(".unpacking-")
             .tempdir_in(self.root.join("layers"))
             .context("cannot create a directory in the layer cache")?;
-        let mut input = std::io::BufReader::with_capacity(1 << 20, blob.open()?);
-        let head = input.fill_buf()?;
-        let reader: Box<dyn Read> = match head {
-            [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => bail!(
-                "layer {diff_id} is zstd-compressed, which slim does not read yet; \
-                 convert the image with `skopeo copy --dest-compress-format gzip`"
-            ),
-            _ => Box::new(input),
-        };
+        let reader = super::unpack::layer_reader(blob, diff_id)?;
         let mut ar = tar::Archive::new(Hashing::new(reader));
         ar.set_preserve_permissions(true);
         ar.set_preserve_ownerships(true);

@@ -41,6 +41,13 @@ pub struct Source {
     origin: Origin,
 }
 
+/// An image's layer blobs and config, with what keeps them readable.
+pub struct LayerBlobs {
+    pub layers: Vec<BlobRef>,
+    pub config: ImageMeta,
+    _export: Option<tempfile::NamedTempFile>,
+}
+
 enum Origin {
     /// In the engine, under this reference.
     Engine {
@@ -56,10 +63,13 @@ enum Origin {
 }
 
 /// Opens `name`: reads its metadata; a registry image's blobs are pulled
-/// into the cache.
-pub async fn open(name: &ImageName, engine: &Engine, tls_verify: bool) -> Result<Source> {
+/// into the cache. `engine` is needed for an image in the engine only.
+pub async fn open(name: &ImageName, engine: Option<&Engine>, tls_verify: bool) -> Result<Source> {
     let (meta, origin) = match name {
         ImageName::Daemon(reference) => {
+            let Some(engine) = engine else {
+                bail!("{name} is in an engine, and none is connected");
+            };
             let inspect =
                 engine::api::inspect_image(engine, reference, engine.kind.store()).await?;
             let meta = meta_of_inspect(&inspect)?;
@@ -183,6 +193,30 @@ impl Source {
                         }
                     },
                 }
+            }
+        }
+    }
+
+    /// The layer blobs, bottom first, and the image's own config (the
+    /// engine's inspection lacks the history). An image in the engine is
+    /// exported to the returned temporary file, which the blobs point into.
+    pub async fn layer_blobs(&self, engine: Option<&Engine>) -> Result<LayerBlobs> {
+        match &self.origin {
+            Origin::Blobs { layers, config } => Ok(LayerBlobs {
+                layers: layers.clone(),
+                config: ImageMeta::from_config_json(config, self.meta.size_bytes)?,
+                _export: None,
+            }),
+            Origin::Engine { reference, .. } => {
+                let engine = engine.context("no engine to export the image from")?;
+                let saved = export::save(engine, reference, engine.kind.name()).await?;
+                let path = saved.path().to_path_buf();
+                let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
+                Ok(LayerBlobs {
+                    layers: a.layers,
+                    config: ImageMeta::from_config_json(&a.config, self.meta.size_bytes)?,
+                    _export: Some(saved),
+                })
             }
         }
     }

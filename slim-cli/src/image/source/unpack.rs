@@ -5,6 +5,23 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::image::archive::BlobRef;
+
+/// The layer tar in `blob`, decompressed (gzip) when it is compressed.
+pub fn layer_reader(blob: &BlobRef, diff_id: &str) -> Result<Box<dyn std::io::Read>> {
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(1 << 20, blob.open()?);
+    let head = input.fill_buf()?;
+    Ok(match head {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => bail!(
+            "layer {diff_id} is zstd-compressed, which slim does not read yet; \
+             convert the image with `skopeo copy --dest-compress-format gzip`"
+        ),
+        _ => Box::new(input),
+    })
+}
+
 /// Unpacks one layer into `dir`, so the minimal layer is the same whichever
 /// way the image was read. The tar crate writes FIFOs and device nodes as
 /// empty regular files, so those are made here with mknod; and creating a
