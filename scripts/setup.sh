@@ -68,6 +68,13 @@ if ! docker info >/dev/null 2>&1; then
     done
     docker info >/dev/null 2>&1 || die "dockerd did not answer within 30 s; see /var/log/slim-dockerd.log"
 fi
+# --- SBOM validators for the tests (the formats' own tools, from PyPI) ------
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema, spdx_tools.spdx.clitools.pyspdxtools' 2>/dev/null; then
+    log "installing the CycloneDX and SPDX validators (pip)"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        "cyclonedx-python-lib[json-validation]" spdx-tools >/dev/null
+fi
+
 # --- Podman on this machine -------------------------------------------------
 # Podman asks for nofile 1048576 and nproc 32768 in every container; where
 # the machine's hard limits are lower (sandboxed CI runners) the runtime

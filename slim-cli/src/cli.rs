@@ -77,6 +77,13 @@ pub struct XrayArgs {
     /// "disabled").
     #[arg(long, value_name = "FRACTION")]
     pub highest_user_wasted_percent: Option<String>,
+    /// Write an SBOM of the image (every package it holds) into --sbom-dir:
+    /// sbom.cdx.json (CycloneDX 1.5) or sbom.spdx.json (SPDX 2.3).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom: Vec<crate::image::sbom::Format>,
+    /// Where --sbom writes.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub sbom_dir: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -182,6 +189,10 @@ pub struct BuildArgs {
     /// (exit 3) if one that passed on IMAGE fails or answers differently.
     #[arg(long)]
     pub verify: bool,
+    /// Write an SBOM of the slim image: DIR/sbom.cdx.json (CycloneDX 1.5) or
+    /// DIR/sbom.spdx.json (SPDX 2.3); repeatable.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom: Vec<crate::image::sbom::Format>,
     /// Fail (exit 4) when the slim image is larger than SIZE (50MB, 1.5GiB,
     /// or bytes).
     #[arg(long, value_name = "SIZE", value_parser = crate::gates::parse_size)]

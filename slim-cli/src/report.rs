@@ -38,6 +38,9 @@ pub struct Report {
     pub keep: Option<KeepSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<LayerSummary>,
+    /// `slim build`: packages carried and removed, and the SBOMs written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<PackagesSummary>,
     /// `slim build`: the CI gates asked for and how each went.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<crate::gates::Gate>,
@@ -75,6 +78,30 @@ pub struct KeptPath {
     /// The file whose import kept it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+}
+
+/// `slim build`: the source's packages, and those the slim image no longer
+/// carries (not one of their files kept).
+#[derive(Debug, Serialize)]
+pub struct PackagesSummary {
+    /// Packages in the source image (OS and language).
+    pub source: usize,
+    /// Packages with at least one file in the slim image.
+    pub carried: usize,
+    pub removed: Vec<RemovedPackage>,
+    /// Files kept that no package owns (the app's own), and their bytes.
+    pub app_files: usize,
+    pub app_bytes: u64,
+    /// SBOMs written (DIR/sbom.cdx.json, DIR/sbom.spdx.json).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sboms: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemovedPackage {
+    pub name: String,
+    pub version: String,
+    pub ecosystem: crate::rebuild::inventory::Ecosystem,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +213,22 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             layer.entries,
             mb(layer.size_bytes)
         ));
+    }
+    if let Some(p) = &r.packages {
+        if !p.removed.is_empty() {
+            let names: Vec<&str> = p.removed.iter().take(5).map(|r| r.name.as_str()).collect();
+            let more = if p.removed.len() > names.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "packages no longer carried: {} of {} ({}{more})\n",
+                p.removed.len(),
+                p.source,
+                names.join(", ")
+            ));
+        }
     }
     if let Some(k) = &r.keep {
         let mut by: Vec<(&String, &crate::rebuild::closure::RuleUse)> = k

@@ -1,7 +1,7 @@
 //! `slim build`: probe the image, select what it used (plus what that
 //! needs), write one deterministic layer with the source's config, load it
 //! into Docker as TAG, and optionally verify TAG under the profile.
-use std::time::Instant;
+use std::{collections::BTreeSet, time::Instant};
 
 use anyhow::{bail, Result};
 use slim_probe::Access;
@@ -11,15 +11,21 @@ use crate::{
     cli::{BuildArgs, KeepMode},
     engine::{self, Engine},
     gates,
-    image::sink::{self, Built, ImageSink},
+    image::{
+        sbom,
+        sink::{self, Built, ImageSink},
+    },
     progress::Steps,
     rebuild::{
         closure::{self, Request},
-        image, layer,
+        image, inventory, layer,
         packages::Manager,
         rules,
     },
-    report::{self, ImageRef, KeepSummary, KeptPath, LayerSummary, Report},
+    report::{
+        self, ImageRef, KeepSummary, KeptPath, LayerSummary, PackagesSummary, RemovedPackage,
+        Report,
+    },
     session::{self, Cleanup, Options},
     transport::ImageName,
 };
@@ -93,7 +99,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     .await?;
 
     steps.step("select", "selecting the files to keep");
-    let fs = source.layers(&engine, args.read_layers).await?;
+    let fs = source.layers(Some(&engine), args.read_layers).await?;
     let config = source.meta.runtime();
     let mut command: Vec<String> = config.entrypoint().clone().unwrap_or_default();
     command.extend(config.cmd().clone().unwrap_or_default());
@@ -158,8 +164,21 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     } else {
         Vec::new()
     };
-    let (fs, selection) = tokio::task::spawn_blocking(move || {
-        closure::select(&fs, &req, &compiled, &mut resolvers).map(|s| (fs, s))
+    let app_dirs: Vec<String> = req.workdir.iter().cloned().collect();
+    let (fs, selection, inventory, app) = tokio::task::spawn_blocking(move || {
+        let selection = closure::select(&fs, &req, &compiled, &mut resolvers)?;
+        let inventory = inventory::read_image(&fs, &app_dirs);
+        let kept: BTreeSet<String> = selection.kept.keys().cloned().collect();
+        let split = inventory::split(&inventory, &kept);
+        // The app's own: kept files (not directories) no package owns.
+        let app: Vec<(String, u64)> = split
+            .app_files
+            .iter()
+            .filter_map(|p| fs.lookup(p).map(|f| (p.clone(), f.meta)))
+            .filter(|(_, m)| !m.is_dir())
+            .map(|(p, m)| (p, m.len()))
+            .collect();
+        anyhow::Ok((fs, selection, inventory, app))
     })
     .await??;
     for w in &selection.warnings {
@@ -241,6 +260,36 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
             entries: stats.entries,
         });
         report.warnings = selection.warnings;
+        let kept: BTreeSet<String> = report.kept.iter().map(|k| k.path.clone()).collect();
+        let split = inventory::split(&inventory, &kept);
+        let mut sboms = Vec::new();
+        for format in &args.sbom {
+            let subject = sbom::Subject {
+                image: tag,
+                id: &report.result.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
+                distro: inventory.distro.as_ref(),
+                packages: split.kept.clone(),
+                app: Some((app.len(), app.iter().map(|(_, b)| b).sum())),
+            };
+            let path = sbom::write(*format, &subject, &args.artifacts)?;
+            sboms.push(path.display().to_string());
+        }
+        report.packages = Some(PackagesSummary {
+            source: inventory.packages.len(),
+            carried: split.kept.len(),
+            removed: split
+                .removed
+                .iter()
+                .map(|p| RemovedPackage {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    ecosystem: p.ecosystem,
+                })
+                .collect(),
+            app_files: app.len(),
+            app_bytes: app.iter().map(|(_, b)| b).sum(),
+            sboms,
+        });
 
         if args.verify {
             steps.step("verify", &format!("verifying {tag} under the profile"));

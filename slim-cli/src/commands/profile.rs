@@ -156,6 +156,7 @@ pub async fn probe_image(
         kept: Vec::new(),
         outputs: Vec::new(),
         gates: Vec::new(),
+        packages: None,
         keep: None,
         layer: None,
         verify: None,

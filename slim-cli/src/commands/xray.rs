@@ -11,8 +11,10 @@ use crate::{
         analysis::{self, Analysis, Entry, LayerStats},
         archive::BlobRef,
         dive_ci::{self, RuleResult, Status},
+        sbom,
         source::{self, unpack::layer_reader},
     },
+    rebuild::inventory,
     transport::ImageName,
 };
 
@@ -78,6 +80,31 @@ pub async fn run(args: XrayArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", tables(&report));
+    }
+    if !args.sbom.is_empty() {
+        // The SBOM needs the files, not only the tar headers: the layers
+        // go through the cache.
+        let fs = src
+            .layers(engine.as_ref(), source::ReadLayers::Auto)
+            .await?;
+        let app_dirs: Vec<String> = src.meta.runtime().working_dir().iter().cloned().collect();
+        let inv =
+            tokio::task::spawn_blocking(move || inventory::read_image(&fs, &app_dirs)).await?;
+        std::fs::create_dir_all(&args.sbom_dir)
+            .with_context(|| format!("cannot create {}", args.sbom_dir.display()))?;
+        for format in &args.sbom {
+            let subject = sbom::Subject {
+                image: &report.image,
+                id: &src.meta.id,
+                distro: inv.distro.as_ref(),
+                packages: inv.packages.iter().collect(),
+                app: None,
+            };
+            let path = sbom::write(*format, &subject, &args.sbom_dir)?;
+            if !args.json {
+                eprintln!("slim: wrote {}", path.display());
+            }
+        }
     }
     if let Some(failed) = report.ci.iter().find(|r| r.status == Status::Fail) {
         return Err(Exit::new(

@@ -8,6 +8,7 @@ pub mod dive_ci;
 pub mod layout;
 pub mod meta;
 pub mod registry;
+pub mod sbom;
 pub mod sink;
 pub mod source;
 

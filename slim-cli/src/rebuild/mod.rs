@@ -12,6 +12,7 @@ pub mod closure;
 pub mod elf;
 pub mod image;
 pub mod imports;
+pub mod inventory;
 pub mod layer;
 pub mod packages;
 pub mod rootfs;

@@ -169,10 +169,11 @@ impl Source {
     }
 
     /// The image's files, for the rebuilder.
-    pub async fn layers(&self, engine: &Engine, read: ReadLayers) -> Result<LayerStack> {
+    pub async fn layers(&self, engine: Option<&Engine>, read: ReadLayers) -> Result<LayerStack> {
         match &self.origin {
             Origin::Blobs { layers, .. } => self.cached(layers.clone()).await,
             Origin::Engine { reference, inspect } => {
+                let engine = engine.context("no engine to read the image from")?;
                 let in_place = || in_place(inspect);
                 let exported = || async {
                     let saved = export::save(engine, reference, engine.kind.name()).await?;
