@@ -148,18 +148,22 @@ fn run_for_report(first: &[&str], dir: &TempDir, extra: &[&str]) -> Value {
 /// Fails unless `report` follows docs/report.schema.json: every report an
 /// end-to-end test reads through [`build`] or [`profile`] is checked.
 pub fn check_report_schema(report: &Value) {
-    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let validator = SCHEMA.get_or_init(|| {
-        let schema = read_json(&repo_root().join("docs/report.schema.json"));
-        jsonschema::validator_for(&schema).expect("docs/report.schema.json is a valid JSON Schema")
-    });
+    check_schema(report, "docs/report.schema.json");
+}
+
+/// Fails unless `value` follows the JSON Schema at `schema` (a path in the
+/// repository).
+pub fn check_schema(value: &Value, schema: &str) {
+    let schema_json = read_json(&repo_root().join(schema));
+    let validator = jsonschema::validator_for(&schema_json)
+        .unwrap_or_else(|e| panic!("{schema} is not a valid JSON Schema: {e}"));
     let errors: Vec<String> = validator
-        .iter_errors(report)
+        .iter_errors(value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),
-        "report.json does not follow docs/report.schema.json:\n{}",
+        "output does not follow {schema}:\n{}",
         errors.join("\n")
     );
 }
