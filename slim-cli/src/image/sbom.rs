@@ -186,26 +186,29 @@ fn spdx(s: &Subject) -> Result<spdx_rs::models::SPDX> {
         if let Some(l) = &p.license {
             info.comments_on_license = Some(format!("as the package states it: {l}"));
         }
-        doc.relationships.push(Relationship::new(
-            &root_id,
-            &info.package_spdx_identifier,
-            RelationshipType::Contains,
-            None,
-        ));
-        doc.package_information.push(info);
+        contains(&mut doc, &root_id, info);
     }
     if let Some((files, bytes)) = s.app {
         let mut app = package(&app_name(s.image), None, &mut id);
         app.package_comment = Some(format!(
             "{files} files ({bytes} bytes) that no package owns"
         ));
-        doc.relationships.push(Relationship::new(
-            &root_id,
-            &app.package_spdx_identifier,
-            RelationshipType::Contains,
-            None,
-        ));
-        doc.package_information.push(app);
+        contains(&mut doc, &root_id, app);
     }
     Ok(doc)
+}
+
+/// Adds `package` to the document, contained in the image `root`.
+fn contains(
+    doc: &mut spdx_rs::models::SPDX,
+    root: &str,
+    package: spdx_rs::models::PackageInformation,
+) {
+    doc.relationships.push(spdx_rs::models::Relationship::new(
+        root,
+        &package.package_spdx_identifier,
+        spdx_rs::models::RelationshipType::Contains,
+        None,
+    ));
+    doc.package_information.push(package);
 }

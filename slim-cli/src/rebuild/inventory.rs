@@ -52,21 +52,20 @@ impl Package {
             }
         };
         let enc = |s: &str| s.replace('@', "%40").replace('+', "%2B");
+        // OS packages: the purl type, and the namespace when the image names
+        // no distribution.
+        let os = |kind: &str, default: &str| {
+            format!(
+                "pkg:{kind}/{}/{}@{}{}",
+                distro.map_or(default, |d| d.id.as_str()),
+                self.name,
+                enc(&self.version),
+                q(&self.arch, distro)
+            )
+        };
         match self.ecosystem {
-            Ecosystem::Deb => format!(
-                "pkg:deb/{}/{}@{}{}",
-                distro.map_or("debian", |d| d.id.as_str()),
-                self.name,
-                enc(&self.version),
-                q(&self.arch, distro)
-            ),
-            Ecosystem::Apk => format!(
-                "pkg:apk/{}/{}@{}{}",
-                distro.map_or("alpine", |d| d.id.as_str()),
-                self.name,
-                enc(&self.version),
-                q(&self.arch, distro)
-            ),
+            Ecosystem::Deb => os("deb", "debian"),
+            Ecosystem::Apk => os("apk", "alpine"),
             Ecosystem::Pypi => format!(
                 "pkg:pypi/{}@{}",
                 self.name.to_lowercase().replace('_', "-"),
