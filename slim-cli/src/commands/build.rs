@@ -165,20 +165,19 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         Vec::new()
     };
     let app_dirs: Vec<String> = req.workdir.iter().cloned().collect();
-    let (fs, selection, inventory, app) = tokio::task::spawn_blocking(move || {
+    let (fs, selection, inventory, split, app) = tokio::task::spawn_blocking(move || {
         let selection = closure::select(&fs, &req, &compiled, &mut resolvers)?;
-        let inventory = inventory::read_image(&fs, &app_dirs);
+        let mut inventory = inventory::read_image(&fs, &app_dirs);
         let kept: BTreeSet<String> = selection.kept.keys().cloned().collect();
-        let split = inventory::split(&inventory, &kept);
-        // The app's own: kept files (not directories) no package owns.
+        let split = inventory::split(&inventory, &kept, |p| inventory::is_file(&fs, p));
+        inventory::add_licenses(&fs, &mut inventory, &split.kept);
+        // The app's own: kept files no package owns, with their sizes.
         let app: Vec<(String, u64)> = split
             .app_files
             .iter()
-            .filter_map(|p| fs.lookup(p).map(|f| (p.clone(), f.meta)))
-            .filter(|(_, m)| !m.is_dir())
-            .map(|(p, m)| (p, m.len()))
+            .filter_map(|p| fs.lookup(p).map(|f| (p.clone(), f.meta.len())))
             .collect();
-        anyhow::Ok((fs, selection, inventory, app))
+        anyhow::Ok((fs, selection, inventory, split, app))
     })
     .await??;
     for w in &selection.warnings {
@@ -260,15 +259,15 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
             entries: stats.entries,
         });
         report.warnings = selection.warnings;
-        let kept: BTreeSet<String> = report.kept.iter().map(|k| k.path.clone()).collect();
-        let split = inventory::split(&inventory, &kept);
+        let carried: Vec<&inventory::Package> =
+            split.kept.iter().map(|&i| &inventory.packages[i]).collect();
         let mut sboms = Vec::new();
         for format in &args.sbom {
             let subject = sbom::Subject {
                 image: tag,
                 id: &report.result.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
                 distro: inventory.distro.as_ref(),
-                packages: split.kept.clone(),
+                packages: carried.clone(),
                 app: Some((app.len(), app.iter().map(|(_, b)| b).sum())),
             };
             let path = sbom::write(*format, &subject, &args.artifacts)?;
@@ -276,10 +275,11 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         }
         report.packages = Some(PackagesSummary {
             source: inventory.packages.len(),
-            carried: split.kept.len(),
+            carried: carried.len(),
             removed: split
                 .removed
                 .iter()
+                .map(|&i| &inventory.packages[i])
                 .map(|p| RemovedPackage {
                     name: p.name.clone(),
                     version: p.version.clone(),

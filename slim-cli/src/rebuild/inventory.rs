@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{closure::resolve_path, rootfs::LayerStack};
+use super::{closure::resolve_path, packages::DirResolver, rootfs::LayerStack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,7 +29,7 @@ pub struct Package {
     /// As the package states it (Debian's names are not always SPDX ids).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
-    /// Its files (not directories), resolved in the image.
+    /// Its paths as the image resolves them (directories included).
     #[serde(skip)]
     pub files: Vec<String>,
 }
@@ -139,40 +139,13 @@ fn debian_license(copyright: &str) -> Option<String> {
     (!names.is_empty()).then(|| names.into_iter().collect::<Vec<_>>().join(", "))
 }
 
-fn resolve_all(fs: &LayerStack, paths: impl Iterator<Item = String>) -> Vec<String> {
-    let mut dirs: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut out = Vec::new();
-    for p in paths {
-        let Some((dir, name)) = p.trim_end_matches('/').rsplit_once('/') else {
-            continue;
-        };
-        let real = dirs
-            .entry(dir.to_string())
-            .or_insert_with(|| resolve_path(fs, if dir.is_empty() { "/" } else { dir }))
-            .clone();
-        let Some(real) = real else { continue };
-        let full = if real == "/" {
-            format!("/{name}")
-        } else {
-            format!("{real}/{name}")
-        };
-        // Lists name directories too, some of them symlinks now (merged
-        // /usr's /lib): only what is not a directory, links followed.
-        let is_dir = match fs.lookup(&full) {
-            None => true,
-            Some(f) if f.meta.file_type().is_symlink() => resolve_path(fs, &full)
-                .and_then(|r| fs.lookup(&r))
-                .is_none_or(|f| f.meta.is_dir()),
-            Some(f) => f.meta.is_dir(),
-        };
-        if !is_dir {
-            out.push(full);
-        }
-    }
-    out
+/// Package paths as the image resolves them (directories too: whether a
+/// path is a file is asked only of the few that are kept, in [`split`]).
+fn resolve_all(r: &mut DirResolver, paths: impl Iterator<Item = String>) -> Vec<String> {
+    paths.map(|p| r.resolve(&p)).collect()
 }
 
-fn dpkg(fs: &LayerStack) -> Vec<Package> {
+fn dpkg(fs: &LayerStack, r: &mut DirResolver) -> Vec<Package> {
     let Some(status) = read(fs, "/var/lib/dpkg/status") else {
         return Vec::new();
     };
@@ -191,7 +164,7 @@ fn dpkg(fs: &LayerStack) -> Vec<Package> {
             read(fs, &format!("/var/lib/dpkg/info/{name}:{a}.list"))
         });
         let files = resolve_all(
-            fs,
+            r,
             list.iter()
                 .flat_map(|l| l.lines())
                 .filter(|l| l.starts_with('/') && *l != "/.")
@@ -202,15 +175,15 @@ fn dpkg(fs: &LayerStack) -> Vec<Package> {
             version: version.to_string(),
             ecosystem: Ecosystem::Deb,
             arch,
-            license: read(fs, &format!("/usr/share/doc/{name}/copyright"))
-                .and_then(|c| debian_license(&c)),
+            // Read for the packages that go in an SBOM (`add_licenses`).
+            license: None,
             files,
         });
     }
     out
 }
 
-fn apk(fs: &LayerStack) -> Vec<Package> {
+fn apk(fs: &LayerStack, r: &mut DirResolver) -> Vec<Package> {
     let Some(db) = read(fs, "/lib/apk/db/installed") else {
         return Vec::new();
     };
@@ -241,7 +214,7 @@ fn apk(fs: &LayerStack) -> Vec<Package> {
             }
         }
         if !p.name.is_empty() {
-            p.files = resolve_all(fs, files.into_iter());
+            p.files = resolve_all(r, files.into_iter());
             out.push(p);
         }
     }
@@ -249,7 +222,7 @@ fn apk(fs: &LayerStack) -> Vec<Package> {
 }
 
 /// Python distributions: `*.dist-info` directories in the site directories.
-fn python(fs: &LayerStack) -> Vec<Package> {
+fn python(fs: &LayerStack, r: &mut DirResolver) -> Vec<Package> {
     let mut sites = vec!["/usr/lib/python3/dist-packages".to_string()];
     for base in ["/usr/lib", "/usr/local/lib"] {
         for name in fs.read_dir(base) {
@@ -281,7 +254,7 @@ fn python(fs: &LayerStack) -> Vec<Package> {
             };
             let record = read(fs, &format!("{dir}/RECORD")).unwrap_or_default();
             let files = resolve_all(
-                fs,
+                r,
                 record
                     .lines()
                     .filter_map(|l| l.split(',').next())
@@ -370,11 +343,12 @@ fn node(fs: &LayerStack, app_dirs: &[String]) -> Vec<Package> {
 /// Everything the image holds; `app_dirs` (WORKDIR, the entrypoint's
 /// directory) are where an app's own node_modules live.
 pub fn read_image(fs: &LayerStack, app_dirs: &[String]) -> Inventory {
-    let mut packages = dpkg(fs);
+    let mut r = DirResolver::new(fs);
+    let mut packages = dpkg(fs, &mut r);
     if packages.is_empty() {
-        packages = apk(fs);
+        packages = apk(fs, &mut r);
     }
-    packages.extend(python(fs));
+    packages.extend(python(fs, &mut r));
     packages.extend(node(fs, app_dirs));
     packages.sort_by(|a, b| {
         (a.ecosystem, &a.name, &a.version).cmp(&(b.ecosystem, &b.name, &b.version))
@@ -387,27 +361,59 @@ pub fn read_image(fs: &LayerStack, app_dirs: &[String]) -> Inventory {
 
 /// The packages with at least one file kept, and the names of those with
 /// none; the app's own kept files (no package owns them) and their bytes.
-pub struct Split<'a> {
-    pub kept: Vec<&'a Package>,
-    pub removed: Vec<&'a Package>,
+/// Fills in the licences Debian keeps in copyright files, for the packages
+/// at `indices` (reading every package's would cost more than the rest).
+pub fn add_licenses(fs: &LayerStack, inv: &mut Inventory, indices: &[usize]) {
+    for &i in indices {
+        let p = &mut inv.packages[i];
+        if p.ecosystem == Ecosystem::Deb && p.license.is_none() {
+            p.license = read(fs, &format!("/usr/share/doc/{}/copyright", p.name))
+                .and_then(|c| debian_license(&c));
+        }
+    }
+}
+
+/// Whether `path` is a file in the image, links followed.
+pub fn is_file(fs: &LayerStack, path: &str) -> bool {
+    resolve_path(fs, path)
+        .and_then(|r| fs.lookup(&r))
+        .is_some_and(|f| !f.meta.is_dir())
+}
+
+pub struct Split {
+    /// Indices into the inventory's packages.
+    pub kept: Vec<usize>,
+    pub removed: Vec<usize>,
     pub app_files: Vec<String>,
 }
 
-pub fn split<'a>(inv: &'a Inventory, kept_files: &BTreeSet<String>) -> Split<'a> {
+/// `is_file` says whether a kept path is a file (not a directory, links
+/// followed): lists name directories too, some of them symlinks now
+/// (merged /usr's /lib), and a package is carried only by a file.
+pub fn split(
+    inv: &Inventory,
+    kept_paths: &BTreeSet<String>,
+    is_file: impl Fn(&str) -> bool,
+) -> Split {
+    let kept_files: BTreeSet<&str> = kept_paths
+        .iter()
+        .map(String::as_str)
+        .filter(|p| is_file(p))
+        .collect();
     let mut owned = BTreeSet::new();
     let (mut kept, mut removed) = (Vec::new(), Vec::new());
-    for p in &inv.packages {
+    for (i, p) in inv.packages.iter().enumerate() {
         owned.extend(p.files.iter().map(String::as_str));
-        if p.files.iter().any(|f| kept_files.contains(f)) {
-            kept.push(p);
+        if p.files.iter().any(|f| kept_files.contains(f.as_str())) {
+            kept.push(i);
         } else {
-            removed.push(p);
+            removed.push(i);
         }
     }
     let app_files = kept_files
         .iter()
-        .filter(|f| !owned.contains(f.as_str()))
-        .cloned()
+        .filter(|f| !owned.contains(*f))
+        .map(|f| f.to_string())
         .collect();
     Split {
         kept,
@@ -474,12 +480,13 @@ mod tests {
         .unwrap();
 
         let stack = LayerStack::new(vec![r.to_path_buf()]);
-        let inv = read_image(&stack, &["/srv".into()]);
+        let mut inv = read_image(&stack, &["/srv".into()]);
+        add_licenses(&stack, &mut inv, &[1]);
         let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["gone", "zlib1g", "six", "@scope/pkg"]);
         let z = &inv.packages[1];
         assert_eq!(z.license.as_deref(), Some("Zlib"));
-        assert_eq!(z.files, ["/usr/lib/libz.so.1"]);
+        assert!(z.files.contains(&"/usr/lib/libz.so.1".to_string()));
         let d = inv.distro.as_ref();
         assert_eq!(
             z.purl(d),
@@ -495,9 +502,10 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let s = split(&inv, &kept);
-        let k: Vec<&str> = s.kept.iter().map(|p| p.name.as_str()).collect();
-        let gone: Vec<&str> = s.removed.iter().map(|p| p.name.as_str()).collect();
+        let s = split(&inv, &kept, |p| is_file(&stack, p));
+        let name = |i: &usize| inv.packages[*i].name.as_str();
+        let k: Vec<&str> = s.kept.iter().map(name).collect();
+        let gone: Vec<&str> = s.removed.iter().map(name).collect();
         assert_eq!(k, ["zlib1g", "six"]);
         assert_eq!(gone, ["gone", "@scope/pkg"]);
         assert_eq!(s.app_files, ["/usr/bin/app"]);

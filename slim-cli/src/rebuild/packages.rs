@@ -120,20 +120,20 @@ pub fn parse_apk_installed(text: &str) -> (Vec<String>, usize) {
 /// Resolves the directory part of package paths through the image's
 /// symlinks (cached per directory: lists name thousands of files in a few
 /// hundred directories).
-struct DirResolver<'a> {
+pub(crate) struct DirResolver<'a> {
     fs: &'a LayerStack,
     dirs: HashMap<String, String>,
 }
 
 impl<'a> DirResolver<'a> {
-    fn new(fs: &'a LayerStack) -> Self {
+    pub(crate) fn new(fs: &'a LayerStack) -> Self {
         Self {
             fs,
             dirs: HashMap::new(),
         }
     }
 
-    fn resolve(&mut self, path: &str) -> String {
+    pub(crate) fn resolve(&mut self, path: &str) -> String {
         let path = path.trim_end_matches('/');
         let Some((dir, name)) = path.rsplit_once('/') else {
             return "/".into();
