@@ -167,14 +167,12 @@ pub struct ContainerSummary {
 /// none, never a truncated one, and the error names the path.
 pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> {
     let path = dir.join(name);
-    write_atomically(&path, |out| {
+    crate::atomic::write_atomically(&path, |out| {
         serde_json::to_writer_pretty(&mut *out, value)?;
         std::io::Write::write_all(out, b"\n")?;
         Ok(())
     })
 }
-
-pub use crate::atomic::write_atomically;
 
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)

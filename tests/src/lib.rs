@@ -574,3 +574,12 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// The nginx fixture's page on `/` (200) and a 404 for a miss, served by `c`.
+pub fn assert_serves_nginx(c: &Container) {
+    let port = c.port(80);
+    let (code, body) = http_get(port, "/");
+    assert_eq!(code, 200, "{}", c.logs());
+    assert!(body.contains("slim fixture: nginx"), "{body}");
+    assert_eq!(http_get(port, "/missing").0, 404, "a miss");
+}

@@ -66,11 +66,7 @@ fn nginx_slim_serves_under_its_profile_and_is_small() {
         &seccomp_opt(&dir),
         &tag.0,
     ]);
-    let port = c.port(80);
-    let (code, body) = http_get(port, "/");
-    assert_eq!(code, 200, "{}", c.logs());
-    assert!(body.contains("slim fixture: nginx"), "{body}");
-    assert_eq!(http_get(port, "/missing").0, 404);
+    assert_serves_nginx(&c);
     // No shell in the slim image.
     let sh = std::process::Command::new("docker")
         .args(["exec", &c.id, "sh", "-c", "true"])

@@ -90,11 +90,7 @@ fn nginx_slimmed_under_podman_serves_under_its_profile() {
             &tag.0,
         ],
     );
-    let port = c.port(80);
-    let (code, body) = http_get(port, "/");
-    assert_eq!(code, 200, "{}", c.logs());
-    assert!(body.contains("slim fixture: nginx"));
-    assert_eq!(http_get(port, "/missing").0, 404);
+    assert_serves_nginx(&c);
     drop(c);
     for i in [&image, &tag.0] {
         assert_eq!(podman_slim_containers(i), "", "slim left containers of {i}");

@@ -25,11 +25,7 @@ fn nginx_starts_and_serves_under_its_profile() {
     );
     let opt = format!("seccomp={}", dir.0.join("seccomp.json").display());
     let c = Container::run(&["-p", "127.0.0.1::80", "--security-opt", &opt, &image]);
-    let port = c.port(80);
-    let (code, body) = http_get(port, "/");
-    assert_eq!(code, 200, "{}", c.logs());
-    assert!(body.contains("slim fixture: nginx"), "{body}");
-    assert_eq!(http_get(port, "/missing").0, 404);
+    assert_serves_nginx(&c);
 }
 
 #[test]

@@ -199,14 +199,7 @@ fn the_slim_image_goes_to_every_transport_and_runs_from_each() {
     run_ok("docker", &["pull", "-q", &remote]);
     for image in [&from_archive.0, &from_layout.0, &from_registry.0] {
         let c = Container::run(&["-p", "127.0.0.1::80", image]);
-        let (code, body) = http_get(c.port(80), "/");
-        assert_eq!(code, 200, "{image}: {}", c.logs());
-        assert!(body.contains("slim fixture: nginx"), "{image}: {body}");
-        assert_eq!(
-            http_get(c.port(80), "/missing").0,
-            404,
-            "{image} answers a miss"
-        );
+        assert_serves_nginx(&c);
     }
     // The layer in each copy is the one the report names.
     let digest = r["layer"]["digest"].as_str().unwrap();

@@ -56,7 +56,8 @@ fn canonical(name: &str) -> String {
 
 async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
-    let tag = args.tag.strip_prefix("docker-daemon:").unwrap_or(&args.tag);
+    // parse_tag took any docker-daemon: prefix off.
+    let tag = args.tag.as_str();
     let names_source = |name: &ImageName| match (name, &args.image) {
         (ImageName::Daemon(out), ImageName::Daemon(src)) => canonical(out) == canonical(src),
         (out, src) => out == src,

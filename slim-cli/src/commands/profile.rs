@@ -195,7 +195,7 @@ pub fn write_profiles(
     let families = report.seccomp.mode == "families";
     let drawn = seccomp::profile(&wanted, report.seccomp.arch, families);
     let json = serde_json::to_string_pretty(&drawn.profile)?;
-    report::write_atomically(&dir.join("seccomp.json"), |out| {
+    crate::atomic::write_atomically(&dir.join("seccomp.json"), |out| {
         out.write_all(json.as_bytes())?;
         out.write_all(b"\n")?;
         Ok(())

@@ -450,42 +450,35 @@ pub async fn restore_tag(docker: &Docker, tag: &str, previous: Option<&str>) -> 
 pub async fn state(docker: &Docker, id: &str) -> Result<(bool, Option<i64>)> {
     let Some(info) = inspect(docker, id).await? else {
         // Stopped: its exit code is what waiting for it answers at once.
-        let opts = WaitContainerOptions {
-            condition: "not-running",
-        };
-        let code = match docker.wait_container(id, Some(opts)).next().await {
-            Some(Ok(r)) => Some(r.status_code),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
-            _ => None,
-        };
-        return Ok((false, code));
+        return Ok((false, wait(docker, id).await.ok().flatten()));
     };
     let state = info.state.unwrap_or_default();
     let running = state.running.unwrap_or(false);
     Ok((running, if running { None } else { state.exit_code }))
 }
 
-/// Waits until the container exits by itself, or `timeout` passes.
-pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> Result<bool> {
+/// Waits until the container is not running; its exit code, if the
+/// engine says.
+async fn wait(docker: &Docker, id: &str) -> Result<Option<i64>> {
     let opts = WaitContainerOptions {
         condition: "not-running",
     };
-    let mut stream = docker.wait_container(id, Some(opts));
-    let exited = async {
-        match stream.next().await {
-            // bollard reports a non-zero exit status as this error.
-            None
-            | Some(Ok(_))
-            | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => Ok(()),
-            Some(Err(e)) => {
-                Err(e).with_context(|| format!("cannot wait for container {}", short(id)))
-            }
-        }
-    };
+    match docker.wait_container(id, Some(opts)).next().await {
+        None => Ok(None),
+        Some(Ok(r)) => Ok(Some(r.status_code)),
+        // bollard reports a non-zero exit status as this error.
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(Some(code)),
+        Some(Err(e)) => Err(e).with_context(|| format!("cannot wait for container {}", short(id))),
+    }
+}
+
+/// Waits until the container exits by itself, or `timeout` passes.
+pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> Result<bool> {
+    let exited = wait(docker, id);
     match timeout {
-        None => exited.await.map(|()| true),
+        None => exited.await.map(|_| true),
         Some(t) => match tokio::time::timeout(t, exited).await {
-            Ok(r) => r.map(|()| true),
+            Ok(r) => r.map(|_| true),
             Err(_) => Ok(false),
         },
     }

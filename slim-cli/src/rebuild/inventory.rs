@@ -93,7 +93,8 @@ pub struct Inventory {
     pub packages: Vec<Package>,
 }
 
-fn read(fs: &LayerStack, path: &str) -> Option<String> {
+/// A text file of the image (links followed), if it is one.
+pub(crate) fn read(fs: &LayerStack, path: &str) -> Option<String> {
     let found = fs.lookup(&resolve_path(fs, path)?)?;
     if !found.meta.is_file() {
         return None;

@@ -58,13 +58,6 @@ impl PackageDb {
     }
 }
 
-fn read_file(fs: &LayerStack, path: &str) -> Option<String> {
-    let found = fs.lookup(path)?;
-    std::fs::read(found.host)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
 fn read_dpkg(fs: &LayerStack, r: &mut DirResolver) -> Option<PackageDb> {
     let lists: Vec<String> = fs
         .read_dir(DPKG_INFO)
@@ -76,7 +69,7 @@ fn read_dpkg(fs: &LayerStack, r: &mut DirResolver) -> Option<PackageDb> {
     }
     let mut owned = HashSet::new();
     for name in &lists {
-        let Some(text) = read_file(fs, &format!("{DPKG_INFO}/{name}")) else {
+        let Some(text) = super::inventory::read(fs, &format!("{DPKG_INFO}/{name}")) else {
             continue;
         };
         for line in text.lines().filter(|l| l.starts_with('/')) {
@@ -90,7 +83,7 @@ fn read_dpkg(fs: &LayerStack, r: &mut DirResolver) -> Option<PackageDb> {
 }
 
 fn read_apk(fs: &LayerStack, r: &mut DirResolver) -> Option<PackageDb> {
-    let text = read_file(fs, APK_INSTALLED)?;
+    let text = super::inventory::read(fs, APK_INSTALLED)?;
     let (owned, _) = parse_apk_installed(&text);
     Some(PackageDb {
         manager: Manager::Apk,

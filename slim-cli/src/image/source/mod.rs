@@ -176,12 +176,9 @@ impl Source {
                 let engine = engine.context("no engine to read the image from")?;
                 let in_place = || in_place(inspect);
                 let exported = || async {
-                    let saved = export::save(engine, reference, engine.kind.name()).await?;
-                    let path = saved.path().to_path_buf();
-                    let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
-                    let stack = self.cached(a.layers).await;
-                    drop(saved);
-                    stack
+                    // The export file lives until its layers are in the cache.
+                    let (a, _saved) = export(engine, reference).await?;
+                    self.cached(a.layers).await
                 };
                 match read {
                     ReadLayers::InPlace => in_place(),
@@ -210,9 +207,7 @@ impl Source {
             }),
             Origin::Engine { reference, .. } => {
                 let engine = engine.context("no engine to export the image from")?;
-                let saved = export::save(engine, reference, engine.kind.name()).await?;
-                let path = saved.path().to_path_buf();
-                let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
+                let (a, saved) = export(engine, reference).await?;
                 Ok(LayerBlobs {
                     layers: a.layers,
                     config: ImageMeta::from_config_json(&a.config, self.meta.size_bytes)?,
@@ -237,6 +232,18 @@ impl Source {
         })
         .await?
     }
+}
+
+/// The engine's export of `reference` in a temporary file, indexed as a
+/// docker-archive whose layers point into it.
+async fn export(
+    engine: &Engine,
+    reference: &str,
+) -> Result<(archive::Archive, tempfile::NamedTempFile)> {
+    let saved = export::save(engine, reference, engine.kind.name()).await?;
+    let path = saved.path().to_path_buf();
+    let a = tokio::task::spawn_blocking(move || archive::read(&path)).await??;
+    Ok((a, saved))
 }
 
 /// The overlay layer directories the engine names, read in place.
