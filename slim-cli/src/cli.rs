@@ -365,6 +365,7 @@ impl ProbeArgs {
             continue_after: self.continue_after,
             stop_timeout: self.stop_timeout,
             ready_timeout: std::time::Duration::from_secs(self.ready_timeout),
+            run: Default::default(),
         }
     }
 }

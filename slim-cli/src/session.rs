@@ -116,6 +116,8 @@ pub struct Plan {
     pub continue_after: Option<ContinueAfter>,
     pub stop_timeout: i64,
     pub ready_timeout: Duration,
+    /// How the container is started beyond the image's config.
+    pub run: engine::RunOptions,
 }
 
 /// How a session runs the container.
@@ -187,6 +189,7 @@ pub async fn run<R: ContainerRuntime>(
             ports: tcp_ports,
             session: &session,
             seccomp: opts.seccomp.as_deref(),
+            run: &plan.run,
         })
         .await?;
     if let Some(p) = &probe {

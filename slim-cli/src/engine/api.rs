@@ -297,11 +297,10 @@ pub async fn remove_image(docker: &Docker, id: &str) -> Result<()> {
 /// `seccomp` is a profile's JSON text to run under instead of Docker's default.
 pub async fn create(
     docker: &Docker,
-    image: &str,
-    ports: &[u16],
-    session: &str,
+    spec: &super::RunSpec<'_>,
     seccomp: Option<&str>,
 ) -> Result<String> {
+    let (image, ports, session) = (spec.image, spec.ports, spec.session);
     let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
         .iter()
         .map(|p| {

@@ -5,6 +5,7 @@
 //! here. [`ContainerRuntime`] is what the session needs of an engine.
 pub mod api;
 mod podman;
+pub mod run_options;
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
@@ -12,6 +13,7 @@ use anyhow::Result;
 use bollard::Docker;
 
 pub use api::{short, split_reference, ExecOutput};
+pub use run_options::{Mount, MountKind, RunOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,6 +81,8 @@ pub struct RunSpec<'a> {
     pub session: &'a str,
     /// A seccomp profile's JSON to run under instead of the engine's default.
     pub seccomp: Option<&'a str>,
+    /// The user's `docker run` options.
+    pub run: &'a RunOptions,
 }
 
 /// What a watched run needs of a container engine. Generic, not `dyn`:
@@ -126,14 +130,7 @@ impl ContainerRuntime for Engine {
             }
             (_, s) => s.map(str::to_string),
         };
-        api::create(
-            &self.api,
-            spec.image,
-            spec.ports,
-            spec.session,
-            seccomp.as_deref(),
-        )
-        .await
+        api::create(&self.api, spec, seccomp.as_deref()).await
     }
 
     async fn start(&self, id: &str) -> Result<()> {
