@@ -147,6 +147,8 @@ pub struct BuildArgs {
     pub artifacts: PathBuf,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub config: crate::config_args::ConfigArgs,
     /// Keep this path of the image too: a file, or a directory with all it
     /// holds (an absolute path; one missing from the image fails the build).
     #[arg(long = "include-path", value_name = "PATH", value_parser = parse_image_path)]
@@ -337,11 +339,14 @@ pub struct ProbeArgs {
     /// Print nothing but errors (and --json output).
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub run: crate::run_args::RunArgs,
 }
 
 impl ProbeArgs {
-    /// The session's plan: the default HTTP probe spelled out.
-    pub fn plan(&self) -> Plan {
+    /// The session's plan: the default HTTP probe spelled out, the run
+    /// options read (env files, bind sources).
+    pub fn plan(&self) -> anyhow::Result<Plan> {
         let http = if self.no_http_probe {
             Vec::new()
         } else if self.http_probe.is_empty() {
@@ -356,7 +361,7 @@ impl ProbeArgs {
                 .filter_map(|s| HttpProbe::parse(s).ok())
                 .collect()
         };
-        Plan {
+        Ok(Plan {
             http,
             http_given: !self.http_probe.is_empty(),
             exec: self.exec.clone(),
@@ -365,8 +370,8 @@ impl ProbeArgs {
             continue_after: self.continue_after,
             stop_timeout: self.stop_timeout,
             ready_timeout: std::time::Duration::from_secs(self.ready_timeout),
-            run: Default::default(),
-        }
+            run: self.run.options()?,
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod commands;
+pub mod config_args;
 pub mod engine;
 pub mod exit;
 pub mod gates;
@@ -17,6 +18,7 @@ pub mod probes;
 pub mod progress;
 pub mod rebuild;
 pub mod report;
+pub mod run_args;
 pub mod seccomp;
 pub mod session;
 pub mod signals;

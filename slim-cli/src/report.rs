@@ -52,6 +52,63 @@ pub struct Report {
     pub timings_ms: BTreeMap<String, u64>,
     /// Peak resident memory of slim itself, in bytes (getrusage).
     pub peak_rss_bytes: u64,
+    /// How the container was run beyond the image's config (--env names,
+    /// mounts and the paths used under them, network, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<crate::engine::run_options::RunSummary>,
+    /// Env values given to the container: [`write_report`] replaces any
+    /// that the trace carried (in a path, a program name) by `<NAME>`.
+    #[serde(skip)]
+    pub secrets: Vec<(String, String)>,
+}
+
+/// Writes DIR/report.json, with every env value the container was given
+/// replaced by its name: they are often secrets, and the trace may carry
+/// one (a file named after a token, a program's path).
+pub fn write_report(dir: &Path, report: &Report) -> Result<()> {
+    write_json(dir, "report.json", &scrubbed(report)?)
+}
+
+/// The report as JSON with the env values scrubbed (for --json too).
+pub fn scrubbed(report: &Report) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report)?;
+    if !report.secrets.is_empty() {
+        scrub(&mut value, &report.secrets);
+    }
+    Ok(value)
+}
+
+/// Replaces each secret value (longest first) in every string of `v`.
+pub fn scrub(v: &mut serde_json::Value, secrets: &[(String, String)]) {
+    use serde_json::Value;
+    let fix = |s: &str| -> Option<String> {
+        let mut out: Option<String> = None;
+        for (name, secret) in secrets {
+            let cur = out.as_deref().unwrap_or(s);
+            if cur.contains(secret.as_str()) {
+                out = Some(cur.replace(secret.as_str(), &format!("<{name}>")));
+            }
+        }
+        out
+    };
+    match v {
+        Value::String(s) => {
+            if let Some(n) = fix(s) {
+                *s = n;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, secrets)),
+        Value::Object(m) => {
+            let keys: Vec<String> = m.keys().filter(|k| fix(k).is_some()).cloned().collect();
+            for k in keys {
+                if let Some(x) = m.remove(&k) {
+                    m.insert(fix(&k).unwrap_or(k), x);
+                }
+            }
+            m.values_mut().for_each(|x| scrub(x, secrets));
+        }
+        _ => {}
+    }
 }
 
 /// The report's schema version (docs/report.schema.json).
@@ -160,6 +217,25 @@ pub struct SeccompSummary {
 pub struct ContainerSummary {
     pub exit_code: Option<i64>,
     pub stopped_by: &'static str,
+    /// How slim stopped it: signal, graceful or killed, why, how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<crate::engine::StopRecord>,
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn env_values_are_scrubbed_from_every_string_and_key() {
+        let mut v = serde_json::json!({
+            "files": [{"path": "/tmp/tok-abcdef123/x"}],
+            "abcdef123": 1, "n": 5, "ok": "fine"
+        });
+        super::scrub(&mut v, &[("TOKEN".into(), "abcdef123".into())]);
+        let s = v.to_string();
+        assert!(!s.contains("abcdef123"), "{s}");
+        assert_eq!(v["files"][0]["path"], "/tmp/tok-<TOKEN>/x");
+        assert_eq!(v["<TOKEN>"], 1);
+    }
 }
 
 /// Writes DIR/NAME as pretty JSON, streamed into a temporary file in DIR

@@ -136,6 +136,8 @@ pub struct Outcome {
     pub exit_code: Option<i64>,
     /// "slim" when slim stopped the container, "itself" when it exited.
     pub stopped_by: &'static str,
+    /// How slim stopped it (None when it exited by itself).
+    pub stop: Option<engine::StopRecord>,
 }
 
 /// A unique, short name for this run's containers.
@@ -243,23 +245,19 @@ pub async fn run<R: ContainerRuntime>(
     }
 
     steps.step(stage("stop"), "stopping the container");
-    let stopped_by = match continue_after {
-        ContinueAfter::Probe => {
-            rt.stop(&id, plan.stop_timeout).await?;
-            "slim"
-        }
+    let (stopped_by, stop) = match continue_after {
+        ContinueAfter::Probe => ("slim", Some(rt.stop(&id, plan.stop_timeout).await?)),
         ContinueAfter::Exit => {
             steps.step(stage("run"), "waiting for the container to exit");
             rt.wait_exit(&id, None).await?;
-            "itself"
+            ("itself", None)
         }
         ContinueAfter::Seconds(n) => {
             steps.step(stage("run"), "letting the container run");
             if rt.wait_exit(&id, Some(Duration::from_secs(n))).await? {
-                "itself"
+                ("itself", None)
             } else {
-                rt.stop(&id, plan.stop_timeout).await?;
-                "slim"
+                ("slim", Some(rt.stop(&id, plan.stop_timeout).await?))
             }
         }
     };
@@ -278,5 +276,6 @@ pub async fn run<R: ContainerRuntime>(
         probes: results,
         exit_code,
         stopped_by,
+        stop,
     })
 }

@@ -73,6 +73,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     if let Some(out) = args.output.iter().find(|o| names_source(o)) {
         bail!("--output {out} names the source image, which slim never overwrites; choose another");
     }
+    // Env files and bind sources are checked before anything starts.
+    let run = args.probe.plan()?.run;
     let limits = gates::Limits {
         max_size: args.max_size,
         min_reduction: args.min_reduction,
@@ -104,18 +106,33 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let config = source.meta.runtime();
     let mut command: Vec<String> = config.entrypoint().clone().unwrap_or_default();
     command.extend(config.cmd().clone().unwrap_or_default());
+    // What the app used under a mount came from the mount, not the image:
+    // it is no evidence for the selection (the report lists it under run.mounts).
+    let from_image: Vec<&slim_probe::FileRecord> = report
+        .files
+        .iter()
+        .filter(|f| run.mount_of(&f.path).is_none())
+        .collect();
     let with = |kinds: &[Access]| -> Vec<String> {
-        report
-            .files
+        from_image
             .iter()
             .filter(|f| f.ok && kinds.iter().any(|k| f.access.contains(k)))
             .map(|f| f.path.clone())
             .collect()
     };
+    let is_dir = |p: &str| fs.lookup(p).is_some_and(|f| f.meta.is_dir());
     let req = Request {
-        touched: report.files.iter().map(|f| f.path.clone()).collect(),
-        named: report
-            .files
+        // A mount point that is a directory of the image stays, empty.
+        touched: from_image
+            .iter()
+            .map(|f| f.path.clone())
+            .chain(
+                run.mount_targets()
+                    .filter(|t| is_dir(t))
+                    .map(str::to_string),
+            )
+            .collect(),
+        named: from_image
             .iter()
             .filter(|f| !f.resolved_only)
             .map(|f| f.path.clone())
@@ -167,7 +184,11 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     };
     let app_dirs: Vec<String> = req.workdir.iter().cloned().collect();
     let (fs, selection, inventory, split, app) = tokio::task::spawn_blocking(move || {
-        let selection = closure::select(&fs, &req, &compiled, &mut resolvers)?;
+        let mut selection = closure::select(&fs, &req, &compiled, &mut resolvers)?;
+        // Nor do rules put the image's own files under a mount point.
+        selection
+            .kept
+            .retain(|p, _| !run.hides(p, |d| fs.lookup(d).is_some_and(|f| f.meta.is_dir())));
         let mut inventory = inventory::read_image(&fs, &app_dirs);
         let kept: BTreeSet<String> = selection.kept.keys().cloned().collect();
         let split = inventory::split(&inventory, &kept, |p| inventory::is_file(&fs, p));
@@ -196,7 +217,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let diff_id = layer_file.info.digest.clone();
     let built = Built {
         tag: tag.to_string(),
-        config: image::config_json(&source.meta, &diff_id)?,
+        config: image::config_json(&source.meta, &diff_id, &args.config.edits())?,
         layer: layer_file.info.clone(),
     };
 
@@ -307,7 +328,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                     steps.finish();
                     report.timings_ms = steps.timings_ms();
                     report.peak_rss_bytes = report::peak_rss_bytes();
-                    report::write_json(&args.artifacts, "report.json", &report)?;
+                    report::write_report(&args.artifacts, &report)?;
                     keep_image = true;
                     return Err(e.context(crate::exit::Exit::new(
                         crate::exit::VERIFY,
@@ -321,7 +342,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         steps.finish();
         report.timings_ms = steps.timings_ms();
         report.peak_rss_bytes = report::peak_rss_bytes();
-        report::write_json(&args.artifacts, "report.json", &report)?;
+        report::write_report(&args.artifacts, &report)?;
         super::profile::finish(&report, &args.artifacts, &args.probe, started)?;
         // A gate that fails leaves the image and the report: the pipeline
         // stops, and both say why.
@@ -363,7 +384,7 @@ async fn verify(
         engine,
         tag,
         ports,
-        &args.probe.plan(),
+        &args.probe.plan()?,
         &opts,
         cleanup,
         steps,

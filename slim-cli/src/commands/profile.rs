@@ -27,6 +27,8 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
 
 async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
+    // Env files and bind sources are checked before anything starts.
+    args.probe.plan()?;
     let (engine, mut source) = open(&args.engine, &args.image, cleanup, steps).await?;
     let mut report = probe_image(
         &engine,
@@ -42,14 +44,17 @@ async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Re
     steps.finish();
     report.timings_ms = steps.timings_ms();
     report.peak_rss_bytes = report::peak_rss_bytes();
-    report::write_json(&args.artifacts, "report.json", &report)?;
+    report::write_report(&args.artifacts, &report)?;
     finish(&report, &args.artifacts, &args.probe, started)
 }
 
 /// Prints the report (--json) or the summary.
 pub fn finish(report: &Report, dir: &Path, args: &ProbeArgs, started: Instant) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::scrubbed(report)?)?
+        );
     } else if !args.quiet {
         eprintln!("{}", report::summary(report, dir, started.elapsed()));
     }
@@ -105,6 +110,7 @@ pub async fn probe_image(
         );
     }
     let run_as = source.runnable(engine, cleanup).await?;
+    let plan = args.plan()?;
     let opts = Options {
         trace: true,
         seccomp: None,
@@ -113,7 +119,7 @@ pub async fn probe_image(
         engine,
         &run_as,
         &source.meta.tcp_ports(),
-        &args.plan(),
+        &plan,
         &opts,
         cleanup,
         steps,
@@ -152,6 +158,7 @@ pub async fn probe_image(
         container: ContainerSummary {
             exit_code: outcome.exit_code,
             stopped_by: outcome.stopped_by,
+            stop: outcome.stop,
         },
         kept: Vec::new(),
         outputs: Vec::new(),
@@ -163,10 +170,14 @@ pub async fn probe_image(
         warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
         peak_rss_bytes: report::peak_rss_bytes(),
+        run: None,
+        secrets: plan.run.secret_values(),
     };
     let mut report = report;
+    let used: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
+    report.run = Some(plan.run.summary(&used));
     let json = write_profiles(dir, &mut report, &Default::default())?;
-    report::write_json(dir, "report.json", &report)?;
+    report::write_report(dir, &report)?;
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
             "the probe lost {} events ({:?}), so the trace is incomplete; \

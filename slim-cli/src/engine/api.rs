@@ -7,13 +7,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::{
     container::{
         Config, CreateContainerOptions, InspectContainerOptions, LogOutput, LogsOptions,
-        RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+        NetworkingConfig, RemoveContainerOptions, WaitContainerOptions,
     },
     exec::{CreateExecOptions, StartExecResults},
-    models::{HostConfig, PortBinding},
+    models::{EndpointSettings, HostConfig, PortBinding},
     Docker,
 };
 use futures_util::StreamExt;
+
+use super::stop::StopRecord;
 
 /// An image reference's name and tag: the tag follows the last `:` unless
 /// that colon belongs to a registry's `host:port` (a `/` comes after it).
@@ -292,15 +294,16 @@ pub async fn remove_image(docker: &Docker, id: &str) -> Result<()> {
     }
 }
 
-/// Creates (not starts) a container of `image` with its own config, exposed
-/// TCP ports published on 127.0.0.1 at free ports, and no extra privileges.
+/// Creates (not starts) a container of `image` with its own config and the
+/// user's run options (as docker run applies them), exposed TCP ports
+/// published on 127.0.0.1 at free ports, and no extra privileges.
 /// `seccomp` is a profile's JSON text to run under instead of Docker's default.
 pub async fn create(
     docker: &Docker,
     spec: &super::RunSpec<'_>,
     seccomp: Option<&str>,
 ) -> Result<String> {
-    let (image, ports, session) = (spec.image, spec.ports, spec.session);
+    let (image, ports, session, run) = (spec.image, spec.ports, spec.session, spec.run);
     let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
         .iter()
         .map(|p| {
@@ -311,17 +314,38 @@ pub async fn create(
             (format!("{p}/tcp"), Some(vec![binding]))
         })
         .collect();
+    let mut labels: HashMap<String, String> = run.labels.clone().into_iter().collect();
+    labels.extend([
+        (SESSION_LABEL.to_string(), session.to_string()),
+        (PID_LABEL.to_string(), std::process::id().to_string()),
+        (PIDNS_LABEL.to_string(), own_pidns()),
+    ]);
     let config = Config {
         image: Some(image.to_string()),
-        labels: Some(HashMap::from([
-            (SESSION_LABEL.to_string(), session.to_string()),
-            (PID_LABEL.to_string(), std::process::id().to_string()),
-            (PIDNS_LABEL.to_string(), own_pidns()),
-        ])),
+        labels: Some(labels),
+        // The engine merges these over the image's, as for docker run.
+        env: (!run.env.is_empty()).then(|| env_list(&run.env)),
+        entrypoint: run.entrypoint.clone(),
+        cmd: run.cmd.clone(),
+        user: run.user.clone(),
+        working_dir: run.workdir.clone(),
+        hostname: run.hostname.clone(),
+        networking_config: run.network.as_ref().map(|net| NetworkingConfig {
+            endpoints_config: HashMap::from([(
+                net.clone(),
+                EndpointSettings {
+                    aliases: (!run.network_aliases.is_empty()).then(|| run.network_aliases.clone()),
+                    ..Default::default()
+                },
+            )]),
+        }),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
             // The Engine API takes the profile's JSON itself, not a path.
             security_opt: seccomp.map(|json| vec![format!("seccomp={json}")]),
+            mounts: (!run.mounts.is_empty()).then(|| run.mounts.iter().map(engine_mount).collect()),
+            network_mode: run.network.clone(),
+            extra_hosts: (!run.add_hosts.is_empty()).then(|| run.add_hosts.clone()),
             ..Default::default()
         }),
         ..Default::default()
@@ -338,6 +362,34 @@ pub async fn create(
         .await
         .with_context(|| format!("cannot create a container of {image}"))?;
     Ok(created.id)
+}
+
+/// `K=V` strings with one entry per name, the last value given winning (as
+/// docker run does; a runtime that kept both would let getenv see the first).
+fn env_list(env: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in env {
+        match out.iter_mut().find(|(name, _)| name == k) {
+            Some(e) => e.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn engine_mount(m: &super::Mount) -> bollard::models::Mount {
+    use bollard::models::MountTypeEnum;
+    bollard::models::Mount {
+        typ: Some(match m.kind {
+            super::MountKind::Bind => MountTypeEnum::BIND,
+            super::MountKind::Volume => MountTypeEnum::VOLUME,
+            super::MountKind::Tmpfs => MountTypeEnum::TMPFS,
+        }),
+        source: m.source.clone(),
+        target: Some(m.target.clone()),
+        read_only: Some(m.read_only),
+        ..Default::default()
+    }
 }
 
 pub async fn start(docker: &Docker, id: &str) -> Result<()> {
@@ -483,24 +535,110 @@ pub async fn wait_exit(docker: &Docker, id: &str, timeout: Option<Duration>) -> 
     }
 }
 
-pub async fn stop(docker: &Docker, id: &str, timeout: i64) -> Result<()> {
-    // The container's init is PID 1 of its namespace: the kernel drops a
-    // SIGTERM it has no handler for, so waiting the stop timeout would
-    // only delay the kill (a Python or Node app run as PID 1).
-    let timeout = match pid(docker, id).await? {
-        Some(p) if !catches(p, libc::SIGTERM) => 0,
-        _ => timeout,
+/// Stops the container: its stop signal, then SIGKILL as soon as it is
+/// clear the app will not exit by itself (no handler for the signal, or no
+/// activity for [`stop::QUIET`] after it), at the latest after `timeout`
+/// seconds while it is busy shutting down. See [`super::stop`].
+pub async fn stop(docker: &Docker, id: &str, timeout: i64) -> Result<StopRecord> {
+    use super::stop;
+    let Some(info) = inspect(docker, id).await? else {
+        return Ok(already_exited());
     };
+    let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+    let pid = info
+        .state
+        .as_ref()
+        .and_then(|s| s.pid)
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| *p > 0);
+    let (true, Some(pid)) = (running, pid) else {
+        return Ok(already_exited());
+    };
+    let signal = info
+        .config
+        .and_then(|c| c.stop_signal)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "SIGTERM".to_string());
+    let started = std::time::Instant::now();
+    let record = |outcome, reason| StopRecord {
+        signal: signal.clone(),
+        outcome,
+        reason,
+        ms: started.elapsed().as_millis() as u64,
+        quiet_ms: stop::QUIET.as_millis() as u64,
+    };
+    // The container's init is PID 1 of its namespace: the kernel drops a
+    // signal it has no handler for, so waiting would only delay the kill.
+    let number = stop::signal_number(&signal);
+    if number.is_some_and(|n| !catches(pid, n)) {
+        kill(docker, id, "SIGKILL").await?;
+        wait(docker, id).await?;
+        return Ok(record("killed", "no-handler"));
+    }
+    kill(docker, id, &signal).await?;
+    let exited = wait(docker, id);
+    tokio::pin!(exited);
+    let deadline = Duration::from_secs(timeout.max(0) as u64);
+    let mut watch = stop::QuietWatch::new(stop::QUIET);
+    let proc = std::path::Path::new("/proc");
+    let reason = loop {
+        match tokio::time::timeout(stop::POLL, &mut exited).await {
+            Ok(r) => {
+                r?;
+                return Ok(record("graceful", "exited"));
+            }
+            Err(_) if started.elapsed() >= deadline => break "timeout",
+            Err(_) => {}
+        }
+        // Unreadable (slim in another pid namespace): wait as docker stop does.
+        if let Some(now) = stop::activity(proc, pid) {
+            if watch.quiet_at(started.elapsed(), now) {
+                break "quiet";
+            }
+        }
+    };
+    kill(docker, id, "SIGKILL").await?;
+    exited.await?;
+    tracing::debug!(
+        reason,
+        ms = started.elapsed().as_millis() as u64,
+        "killed the container"
+    );
+    Ok(record("killed", reason))
+}
+
+fn already_exited() -> StopRecord {
+    StopRecord {
+        signal: String::new(),
+        outcome: "already-exited",
+        reason: "exited",
+        ms: 0,
+        quiet_ms: super::stop::QUIET.as_millis() as u64,
+    }
+}
+
+/// Sends `signal` to the container; one that is no longer running counts
+/// as done (it exited meanwhile).
+async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<()> {
+    use bollard::container::KillContainerOptions;
     match docker
-        .stop_container(id, Some(StopContainerOptions { t: timeout }))
+        .kill_container(id, Some(KillContainerOptions { signal }))
         .await
     {
         Ok(()) => Ok(()),
-        // 304: already stopped.
+        // 409: not running; 404: gone; 500: Podman's "not running".
         Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 304, ..
+            status_code: 404 | 409,
+            ..
         }) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot stop container {}", short(id))),
+        Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+            if message.contains("not running") || message.contains("is not running") =>
+        {
+            Ok(())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot send {signal} to container {}", short(id)))
+        }
     }
 }
 

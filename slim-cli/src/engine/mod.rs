@@ -6,6 +6,7 @@
 pub mod api;
 mod podman;
 pub mod run_options;
+pub mod stop;
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
@@ -14,6 +15,7 @@ use bollard::Docker;
 
 pub use api::{short, split_reference, ExecOutput};
 pub use run_options::{Mount, MountKind, RunOptions};
+pub use stop::StopRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,7 +110,9 @@ pub trait ContainerRuntime: Sync {
         id: &str,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<bool>> + Send;
-    fn stop(&self, id: &str, timeout: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Stops it (see [`stop`]): its stop signal, SIGKILL once it is clear
+    /// it will not exit, and how that went.
+    fn stop(&self, id: &str, timeout: i64) -> impl Future<Output = Result<StopRecord>> + Send;
     fn remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// The last lines of its output, for error messages.
     fn logs_tail(&self, id: &str, lines: usize) -> impl Future<Output = String> + Send;
@@ -157,7 +161,7 @@ impl ContainerRuntime for Engine {
         api::wait_exit(&self.api, id, timeout).await
     }
 
-    async fn stop(&self, id: &str, timeout: i64) -> Result<()> {
+    async fn stop(&self, id: &str, timeout: i64) -> Result<StopRecord> {
         api::stop(&self.api, id, timeout).await
     }
 

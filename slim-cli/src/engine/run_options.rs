@@ -64,3 +64,161 @@ impl RunOptions {
         names
     }
 }
+
+/// Whether `path` is `target` or lies under it.
+fn covers(target: &str, path: &str) -> bool {
+    path.strip_prefix(target)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl RunOptions {
+    /// The mount `path` comes from in the container, if any (the innermost
+    /// when mounts nest).
+    pub fn mount_of(&self, path: &str) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| covers(&m.target, path))
+            .max_by_key(|m| m.target.len())
+    }
+
+    /// Whether `path` of the image stays out of the slim image because a
+    /// mount covers it: everything under a mount point, and the mount point
+    /// itself unless it is a directory (`is_dir`), which stays.
+    pub fn hides(&self, path: &str, is_dir: impl Fn(&str) -> bool) -> bool {
+        self.mount_of(path)
+            .is_some_and(|m| m.target != path || !is_dir(path))
+    }
+
+    /// Env values worth scrubbing from what slim writes: values this short
+    /// would match everywhere and are no secret.
+    pub fn secret_values(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(_, v)| v.chars().count() >= MIN_SECRET_LEN)
+            .cloned()
+            .collect();
+        // Longest first: a value inside another is replaced after it.
+        v.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
+        v.dedup_by(|a, b| a.1 == b.1);
+        v
+    }
+
+    /// What report.json says of the run: names, never env values; no
+    /// --cmd or --entrypoint either (they may carry secrets), only whether
+    /// they were given.
+    pub fn summary(&self, used: &[&str]) -> RunSummary {
+        RunSummary {
+            env_names: self.env_names(),
+            mounts: self
+                .mounts
+                .iter()
+                .map(|m| MountSummary {
+                    kind: m.kind,
+                    source: m.source.clone(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                    files: used
+                        .iter()
+                        .filter(|p| self.mount_of(p).is_some_and(|o| o.target == m.target))
+                        .map(|p| p.to_string())
+                        .collect(),
+                })
+                .collect(),
+            network: self.network.clone(),
+            network_aliases: self.network_aliases.clone(),
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            hostname: self.hostname.clone(),
+            add_hosts: self.add_hosts.clone(),
+            entrypoint_given: self.entrypoint.is_some(),
+            cmd_given: self.cmd.is_some(),
+        }
+    }
+}
+
+/// Values shorter than this are not scrubbed from report.json.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// report.json's `run`: how the probed container was run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    /// Names set with --env/--env-file (their values are never written).
+    pub env_names: Vec<String>,
+    pub mounts: Vec<MountSummary>,
+    pub network: Option<String>,
+    pub network_aliases: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub hostname: Option<String>,
+    pub add_hosts: Vec<String>,
+    pub entrypoint_given: bool,
+    pub cmd_given: bool,
+}
+
+/// One mount, and the paths the container used under it: they came from
+/// the mount, so the slim image does not carry them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MountSummary {
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    pub files: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RunOptions {
+        let m = |kind, target: &str| Mount {
+            kind,
+            source: None,
+            target: target.into(),
+            read_only: false,
+        };
+        RunOptions {
+            env: vec![
+                ("TOKEN".into(), "s3cret-value".into()),
+                ("N".into(), "1".into()),
+            ],
+            mounts: vec![
+                m(MountKind::Bind, "/etc/app/app.conf"),
+                m(MountKind::Volume, "/data"),
+                m(MountKind::Tmpfs, "/data/cache"),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn what_is_mounted_is_not_the_image() {
+        let o = opts();
+        let dirs = |p: &str| p == "/data" || p == "/data/cache";
+        assert!(o.hides("/etc/app/app.conf", dirs), "a file mount point");
+        assert!(!o.hides("/etc/app", dirs));
+        assert!(!o.hides("/etc/app/app.conf.d", dirs), "a sibling");
+        assert!(!o.hides("/data", dirs), "a directory mount point stays");
+        assert!(o.hides("/data/db/1", dirs));
+        assert!(!o.hides("/database", dirs));
+        assert_eq!(o.mount_of("/data/cache/x").unwrap().target, "/data/cache");
+    }
+
+    #[test]
+    fn the_summary_names_env_but_holds_no_values() {
+        let o = opts();
+        let s = o.summary(&["/data/a", "/data/cache/b", "/etc/app/app.conf", "/bin/sh"]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("s3cret"), "{json}");
+        assert_eq!(s.env_names, ["N", "TOKEN"]);
+        assert_eq!(s.mounts[0].files, ["/etc/app/app.conf"]);
+        assert_eq!(s.mounts[1].files, ["/data/a"]);
+        assert_eq!(s.mounts[2].files, ["/data/cache/b"]);
+        assert_eq!(
+            o.secret_values(),
+            [("TOKEN".to_string(), "s3cret-value".to_string())]
+        );
+    }
+}

@@ -60,40 +60,109 @@ pub fn layer_file<T>(write: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<
     Ok((LayerFile { _file: file, info }, value))
 }
 
+/// Changes to the slim image's config (`slim build --set-*/--unset-*`);
+/// the default changes nothing. Unsets apply before sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigEdits {
+    pub set_env: Vec<(String, String)>,
+    pub unset_env: Vec<String>,
+    pub set_labels: Vec<(String, String)>,
+    pub unset_labels: Vec<String>,
+    /// Empty: cleared.
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Empty: cleared (root).
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    /// `PORT/PROTO` keys.
+    pub expose: Vec<String>,
+    pub unexpose: Vec<String>,
+    pub volumes: Vec<String>,
+    pub unvolumes: Vec<String>,
+}
+
+impl ConfigEdits {
+    fn env(&self, env: Option<Vec<String>>) -> Option<Vec<String>> {
+        if self.set_env.is_empty() && self.unset_env.is_empty() {
+            return env;
+        }
+        let name = |kv: &str| kv.split_once('=').map_or(kv, |(k, _)| k).to_string();
+        let mut out: Vec<String> = env
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|kv| !self.unset_env.contains(&name(kv)))
+            .collect();
+        for (k, v) in &self.set_env {
+            let kv = format!("{k}={v}");
+            match out.iter_mut().find(|e| name(e) == *k) {
+                Some(e) => *e = kv,
+                None => out.push(kv),
+            }
+        }
+        Some(out)
+    }
+
+    /// A set of keys (ports, volumes) with `add` added and `remove` removed.
+    fn keys(v: Option<Vec<String>>, add: &[String], remove: &[String]) -> Option<Vec<String>> {
+        if add.is_empty() && remove.is_empty() {
+            return v;
+        }
+        let mut set: std::collections::BTreeSet<String> =
+            v.unwrap_or_default().into_iter().collect();
+        set.retain(|k| !remove.contains(k));
+        set.extend(add.iter().cloned());
+        (!set.is_empty()).then(|| set.into_iter().collect())
+    }
+}
+
 /// The image config JSON for a single layer with `diff_id`, copying the
-/// source image's runtime config: entrypoint, cmd, env, user, workdir,
-/// exposed ports, volumes, labels, stop signal, and Docker's healthcheck.
-pub fn config_json(src: &ImageMeta, diff_id: &str) -> Result<Vec<u8>> {
+/// source image's runtime config (entrypoint, cmd, env, user, workdir,
+/// exposed ports, volumes, labels, stop signal, and Docker's healthcheck)
+/// with `edits` applied. The probe's run options never reach it.
+pub fn config_json(src: &ImageMeta, diff_id: &str, edits: &ConfigEdits) -> Result<Vec<u8>> {
     let c = src.runtime();
-    let sorted = |v: &Option<Vec<String>>| {
-        v.clone().map(|mut v| {
+    let sorted = |v: Option<Vec<String>>| {
+        v.map(|mut v| {
             v.sort();
             v
         })
     };
     let mut cfg = ConfigBuilder::default();
-    if let Some(v) = c.user().clone().filter(|u| !u.is_empty()) {
+    let user = edits.user.clone().or_else(|| c.user().clone());
+    if let Some(v) = user.filter(|u| !u.is_empty()) {
         cfg = cfg.user(v);
     }
-    if let Some(v) = sorted(c.exposed_ports()) {
+    let ports = ConfigEdits::keys(c.exposed_ports().clone(), &edits.expose, &edits.unexpose);
+    if let Some(v) = sorted(ports) {
         cfg = cfg.exposed_ports(v);
     }
-    if let Some(v) = c.env().clone() {
+    if let Some(v) = edits.env(c.env().clone()) {
         cfg = cfg.env(v);
     }
-    if let Some(v) = c.entrypoint().clone() {
+    let entrypoint = edits.entrypoint.clone().or_else(|| c.entrypoint().clone());
+    if let Some(v) = entrypoint.filter(|v| !v.is_empty()) {
         cfg = cfg.entrypoint(v);
     }
-    if let Some(v) = c.cmd().clone() {
+    let cmd = edits.cmd.clone().or_else(|| c.cmd().clone());
+    if let Some(v) = cmd.filter(|v| !v.is_empty() || edits.cmd.is_none()) {
         cfg = cfg.cmd(v);
     }
-    if let Some(v) = sorted(c.volumes()) {
+    let volumes = ConfigEdits::keys(c.volumes().clone(), &edits.volumes, &edits.unvolumes);
+    if let Some(v) = sorted(volumes) {
         cfg = cfg.volumes(v);
     }
-    if let Some(v) = c.working_dir().clone().filter(|w| !w.is_empty()) {
+    let workdir = edits.workdir.clone().or_else(|| c.working_dir().clone());
+    if let Some(v) = workdir.filter(|w| !w.is_empty()) {
         cfg = cfg.working_dir(v);
     }
-    if let Some(v) = c.labels().clone() {
+    let mut labels = c.labels().clone();
+    if !edits.set_labels.is_empty() || !edits.unset_labels.is_empty() {
+        let mut l = labels.unwrap_or_default();
+        l.retain(|k, _| !edits.unset_labels.contains(k));
+        l.extend(edits.set_labels.iter().cloned());
+        labels = (!l.is_empty()).then_some(l);
+    }
+    if let Some(v) = labels {
         cfg = cfg.labels(v);
     }
     if let Some(v) = c.stop_signal().clone() {
@@ -151,8 +220,13 @@ mod tests {
             0,
         )
         .unwrap();
-        let a = config_json(&src, "sha256:00").unwrap();
-        assert_eq!(a, config_json(&src, "sha256:00").unwrap(), "deterministic");
+        let none = ConfigEdits::default();
+        let a = config_json(&src, "sha256:00", &none).unwrap();
+        assert_eq!(
+            a,
+            config_json(&src, "sha256:00", &none).unwrap(),
+            "deterministic"
+        );
         let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
         let c = &v["config"];
         assert_eq!(c["User"], "app");
@@ -166,5 +240,52 @@ mod tests {
         assert_eq!(c["Healthcheck"]["Test"][2], "--check");
         assert_eq!(v["rootfs"]["diff_ids"][0], "sha256:00");
         assert_eq!(v["created"], "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn edits_change_only_what_they_name() {
+        let src = ImageMeta::from_value(
+            serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "config": {
+                "User": "app", "Env": ["A=1", "B=2", "PATH=/bin"],
+                "Entrypoint": ["/bin/app"], "Cmd": ["--serve"],
+                "ExposedPorts": {"80/tcp": {}, "443/tcp": {}},
+                "Volumes": {"/data": {}}, "Labels": {"k": "v", "old": "x"}
+            }
+            }),
+            "sha256:11".into(),
+            0,
+        )
+        .unwrap();
+        let edits = ConfigEdits {
+            set_env: vec![("B".into(), "3".into()), ("C".into(), "4".into())],
+            unset_env: vec!["A".into()],
+            set_labels: vec![("new".into(), "y".into())],
+            unset_labels: vec!["old".into()],
+            cmd: Some(vec![]),
+            user: Some(String::new()),
+            workdir: Some("/srv".into()),
+            expose: vec!["8080/tcp".into()],
+            unexpose: vec!["443/tcp".into()],
+            volumes: vec!["/cache".into()],
+            unvolumes: vec!["/data".into()],
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&config_json(&src, "sha256:00", &edits).unwrap()).unwrap();
+        let c = &v["config"];
+        assert_eq!(c["Env"], serde_json::json!(["B=3", "PATH=/bin", "C=4"]));
+        assert_eq!(c["Labels"], serde_json::json!({"k": "v", "new": "y"}));
+        assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/app"]), "kept");
+        assert!(c.get("Cmd").is_none_or(|x| x.is_null()), "cleared: {c}");
+        assert!(c.get("User").is_none_or(|x| x.is_null()), "cleared: {c}");
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(
+            c["ExposedPorts"],
+            serde_json::json!({"80/tcp": {}, "8080/tcp": {}})
+        );
+        assert_eq!(c["Volumes"], serde_json::json!({"/cache": {}}));
     }
 }
