@@ -195,7 +195,12 @@ pub async fn run<R: ContainerRuntime>(
         })
         .await?;
     if let Some(p) = &probe {
-        p.watch_container(&id);
+        // The probe tells the container by its host name: the short ID,
+        // unless --hostname gave it another.
+        match &plan.run.hostname {
+            Some(name) => p.watch_hostname(name),
+            None => p.watch_container(&id),
+        }
     }
     rt.start(&id).await?;
     let ports: HashMap<u16, u16> = rt.published_ports(&id).await?;

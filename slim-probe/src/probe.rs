@@ -145,6 +145,16 @@ impl Probe {
         let _ = self.watch.send(Some(short));
     }
 
+    /// Names the container by the host name it was given instead of its
+    /// short ID (`--hostname`): the first 16 bytes count, as in the events.
+    pub fn watch_hostname(&self, name: &str) {
+        let mut end = name.len().min(16);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = self.watch.send(Some(name[..end].to_string()));
+    }
+
     /// Stops reading after draining every event, and assembles the trace of
     /// the watched container. Call it after the container has stopped.
     pub async fn finish(self) -> Result<Trace, ProbeError> {
