@@ -29,7 +29,7 @@ pub enum Command {
     /// Run IMAGE, probe it, and write a minimal image TAG with a seccomp profile.
     Build(Box<BuildArgs>),
     /// Run IMAGE and probe it; write DIR/report.json and DIR/seccomp.json only.
-    Profile(ProfileArgs),
+    Profile(Box<ProfileArgs>),
     /// Print the keep-rules: the built-in ones and those of --rules files.
     Rules(RulesArgs),
     /// Analyze an image's layers without running it: sizes, files added,

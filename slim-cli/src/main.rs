@@ -49,7 +49,7 @@ fn main() -> std::process::ExitCode {
         let command = async {
             match cli.command {
                 Command::Build(args) => commands::build::run(*args, cleanup.clone()).await,
-                Command::Profile(args) => commands::profile::run(args, cleanup.clone()).await,
+                Command::Profile(args) => commands::profile::run(*args, cleanup.clone()).await,
                 Command::Rules(args) => commands::rules::run(args),
                 Command::Xray(args) => commands::xray::run(args).await,
                 Command::Completions { shell } => commands::shell::completions(shell),

@@ -222,22 +222,6 @@ pub struct ContainerSummary {
     pub stop: Option<crate::engine::StopRecord>,
 }
 
-#[cfg(test)]
-mod scrub_tests {
-    #[test]
-    fn env_values_are_scrubbed_from_every_string_and_key() {
-        let mut v = serde_json::json!({
-            "files": [{"path": "/tmp/tok-abcdef123/x"}],
-            "abcdef123": 1, "n": 5, "ok": "fine"
-        });
-        super::scrub(&mut v, &[("TOKEN".into(), "abcdef123".into())]);
-        let s = v.to_string();
-        assert!(!s.contains("abcdef123"), "{s}");
-        assert_eq!(v["files"][0]["path"], "/tmp/tok-<TOKEN>/x");
-        assert_eq!(v["<TOKEN>"], 1);
-    }
-}
-
 /// Writes DIR/NAME as pretty JSON, streamed into a temporary file in DIR
 /// and renamed into place: a failure (a full disk) leaves the old file or
 /// none, never a truncated one, and the error names the path.
@@ -377,4 +361,20 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         r.seccomp.mode
     ));
     s
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn env_values_are_scrubbed_from_every_string_and_key() {
+        let mut v = serde_json::json!({
+            "files": [{"path": "/tmp/tok-abcdef123/x"}],
+            "abcdef123": 1, "n": 5, "ok": "fine"
+        });
+        super::scrub(&mut v, &[("TOKEN".into(), "abcdef123".into())]);
+        let s = v.to_string();
+        assert!(!s.contains("abcdef123"), "{s}");
+        assert_eq!(v["files"][0]["path"], "/tmp/tok-<TOKEN>/x");
+        assert_eq!(v["<TOKEN>"], 1);
+    }
 }

@@ -23,7 +23,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # name | image | slim flags | docker run flags (the same app)
 cases=(
-    "node-svc (catches SIGTERM, never exits)|$NODE||"
+    "node-svc (a Node server as PID 1)|$NODE||"
     "python, SIGTERM ignored by a handler|$GREETER|--cmd|python3 /srv/app/stopper.py ignore"
     "python, handler works 1.5 s then exits|$GREETER|--cmd|python3 /srv/app/stopper.py work"
     "postgres (shutdown checkpoint)|$POSTGRES|--no-http-probe --host-exec|sleep 1"
