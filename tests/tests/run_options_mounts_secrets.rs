@@ -2,7 +2,8 @@
 //! secrets. A config file bind-mounted into the app is used during the
 //! probe but is not in the slim image (the report lists it under its
 //! mount); a secret passed with --env is in neither report.json nor the
-//! slim image's config, which stays the source's.
+//! slim image's config, which stays the source's except for the
+//! --set-* edits asked for.
 use std::process::Command;
 
 use slim_tests::{run_env::*, *};
@@ -53,6 +54,11 @@ fn a_mounted_config_and_an_env_secret_stay_out_of_image_and_report() {
             &net.name,
             "--volume",
             &format!("{}:/etc/greeter/greeter.conf:ro", conf.display()),
+            // Config edits of the slim image: only what they name changes.
+            "--set-label",
+            "org.example.team=greeters",
+            "--set-expose",
+            "9090",
             // The app read the mounted file: the probe sees its name served.
             "--host-exec",
             "curl -fs http://$SLIM_HOST:$SLIM_PORT_8080/ | grep -q Mounted",
@@ -102,5 +108,13 @@ fn a_mounted_config_and_an_env_secret_stay_out_of_image_and_report() {
         inspect(&tag.0, "{{json .Config.Env}}"),
         inspect(&app, "{{json .Config.Env}}"),
         "the slim image keeps the source's env"
+    );
+    assert_eq!(
+        inspect(&tag.0, "{{index .Config.Labels \"org.example.team\"}}"),
+        "greeters"
+    );
+    assert_eq!(
+        inspect(&tag.0, "{{json .Config.ExposedPorts}}"),
+        r#"{"8080/tcp":{},"9090/tcp":{}}"#
     );
 }
