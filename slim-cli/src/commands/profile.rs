@@ -145,6 +145,9 @@ pub async fn probe_image(
             by_family: Default::default(),
             by_rule: Default::default(),
             runtime_base: seccomp::RUNTIME_BASE_VERSION,
+            argument_filters: args.seccomp_args == seccomp::ArgFilters::On,
+            arguments: Vec::new(),
+            seen_arguments: trace.arguments,
         },
         events: trace.events,
         processes: trace.processes,
@@ -193,7 +196,15 @@ pub fn write_profiles(
     let mut wanted = report.syscalls.clone();
     wanted.extend(by_rule.keys().cloned());
     let families = report.seccomp.mode == "families";
-    let drawn = seccomp::profile(&wanted, report.seccomp.arch, families);
+    // A value the kernel could not record (its map was full) might be one
+    // the app needs: then names only, and the report's lost events say why.
+    let complete = !report
+        .events
+        .dropped_by_reason
+        .contains_key(slim_probe::ARG_MAP_FULL);
+    let arguments =
+        (report.seccomp.argument_filters && complete).then_some(&report.seccomp.seen_arguments);
+    let drawn = seccomp::profile(&wanted, arguments, report.seccomp.arch, families);
     let json = serde_json::to_string_pretty(&drawn.profile)?;
     crate::atomic::write_atomically(&dir.join("seccomp.json"), |out| {
         out.write_all(json.as_bytes())?;
@@ -203,6 +214,7 @@ pub fn write_profiles(
     report::write_json(dir, "seccomp-audit.json", &drawn.profile.audit())?;
     report.seccomp.allowed = drawn.profile.allowed();
     report.seccomp.by_family = drawn.by_family;
+    report.seccomp.arguments = drawn.arguments;
     report.seccomp.by_rule = by_rule
         .iter()
         .filter(|(s, _)| !report.syscalls.contains(s))
