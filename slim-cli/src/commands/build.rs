@@ -85,10 +85,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     };
     let (engine, mut source) =
         super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
-    let Probed {
-        mut report,
-        mut profile,
-    } = super::profile::probe_image(
+    let Probed { mut report, .. } = super::profile::probe_image(
         &engine,
         "build",
         &mut source,
@@ -194,9 +191,17 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     })
     .await??;
     let diff_id = layer_file.info.digest.clone();
+    // The profile before the config: the image carries it as a label.
+    let profile =
+        super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls, tag)?;
+    let compact = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&profile)?)?;
     let built = Built {
         tag: tag.to_string(),
-        config: image::config_json(&source.meta, &diff_id)?,
+        config: image::with_label(
+            &image::config_json(&source.meta, &diff_id)?,
+            crate::seccomp::IMAGE_LABEL,
+            &compact,
+        )?,
         layer: layer_file.info.clone(),
     };
 
@@ -236,10 +241,6 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                 from: k.from.as_deref().map(str::to_string),
             })
             .collect();
-        if !selection.syscalls.is_empty() {
-            profile =
-                super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls)?;
-        }
         report.keep = Some(KeepSummary {
             mode: if safe { "safe" } else { "minimal" },
             packages: selection.packages.unwrap_or(Manager::None),

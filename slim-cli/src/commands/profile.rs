@@ -168,7 +168,12 @@ pub async fn probe_image(
         peak_rss_bytes: report::peak_rss_bytes(),
     };
     let mut report = report;
-    let json = write_profiles(dir, &mut report, &Default::default())?;
+    let json = write_profiles(
+        dir,
+        &mut report,
+        &Default::default(),
+        &source.name.to_string(),
+    )?;
     report::write_json(dir, "report.json", &report)?;
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
@@ -186,12 +191,15 @@ pub async fn probe_image(
 }
 
 /// Draws the profile from the observed syscalls plus `by_rule` (syscalls
-/// that fired keep-rules add, name -> rule), writes DIR/seccomp.json and
-/// DIR/seccomp-audit.json, records it in the report, and returns the JSON.
+/// that fired keep-rules add, name -> rule), writes DIR/seccomp.json,
+/// DIR/seccomp-audit.json and, for Kubernetes, DIR/seccomp-profile.yaml
+/// with DIR/profile-binding.yaml binding it to `image`; records it in the
+/// report, and returns the JSON.
 pub fn write_profiles(
     dir: &Path,
     report: &mut Report,
     by_rule: &std::collections::BTreeMap<String, String>,
+    image: &str,
 ) -> Result<String> {
     let mut wanted = report.syscalls.clone();
     wanted.extend(by_rule.keys().cloned());
@@ -212,6 +220,21 @@ pub fn write_profiles(
         Ok(())
     })?;
     report::write_json(dir, "seccomp-audit.json", &drawn.profile.audit())?;
+    for (name, text) in [
+        (
+            "seccomp-profile.yaml",
+            seccomp::spo::seccomp_profile(&drawn.profile, image)?,
+        ),
+        (
+            "profile-binding.yaml",
+            seccomp::spo::profile_binding(image)?,
+        ),
+    ] {
+        crate::atomic::write_atomically(&dir.join(name), |out| {
+            out.write_all(text.as_bytes())?;
+            Ok(())
+        })?;
+    }
     report.seccomp.allowed = drawn.profile.allowed();
     report.seccomp.by_family = drawn.by_family;
     report.seccomp.arguments = drawn.arguments;

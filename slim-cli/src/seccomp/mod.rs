@@ -12,6 +12,12 @@ use std::collections::BTreeSet;
 
 use std::collections::BTreeMap;
 
+pub mod spo;
+
+/// The image label Podman reads the profile from with
+/// `podman run --seccomp-policy=image` (the profile's JSON).
+pub const IMAGE_LABEL: &str = "io.containers.seccomp.profile";
+
 use serde::{Deserialize, Serialize};
 use slim_probe::{
     arg_syscalls::{self, ArgSyscall, Reduce, LOW32, PROT_WX, RISKY_IOCTLS, SOCK_TYPE_MASK},
