@@ -203,6 +203,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
             &compact,
         )?,
         layer: layer_file.info.clone(),
+        // Byte for byte DIR/seccomp.json.
+        seccomp: Some(format!("{profile}\n").into_bytes()),
     };
 
     // TAG in the engine, then every --output. From here a failure must not

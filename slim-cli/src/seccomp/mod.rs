@@ -14,6 +14,22 @@ use std::collections::BTreeMap;
 
 pub mod spo;
 
+/// The seccomp profile as an OCI artifact (Kubernetes KEP-6061's config
+/// media type, the profile's JSON as its one layer), attached to a registry
+/// output's manifest as a referrer.
+pub fn oci_artifact(profile: &[u8]) -> crate::image::registry::Referrer<'_> {
+    crate::image::registry::Referrer {
+        artifact_type: OCI_CONFIG_TYPE,
+        config: b"{}",
+        config_type: OCI_CONFIG_TYPE,
+        layer: profile,
+        layer_type: "application/json",
+        title: "seccomp.json",
+    }
+}
+
+pub const OCI_CONFIG_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
+
 /// The image label Podman reads the profile from with
 /// `podman run --seccomp-policy=image` (the profile's JSON).
 pub const IMAGE_LABEL: &str = "io.containers.seccomp.profile";
