@@ -333,6 +333,11 @@ pub struct ProbeArgs {
     /// or families (each observed syscall allows its siblings).
     #[arg(long, value_enum, default_value_t = SeccompMode::Families)]
     pub seccomp: SeccompMode,
+    /// Argument filters in the profile: socket families, namespace flags,
+    /// personality, prctl options, risky ioctls and writable+executable
+    /// memory allowed only as observed (on), or syscall names only (off).
+    #[arg(long = "seccomp-args", value_enum, default_value_t = crate::seccomp::ArgFilters::On)]
+    pub seccomp_args: crate::seccomp::ArgFilters,
     /// Print the report as JSON on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,

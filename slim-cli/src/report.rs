@@ -211,6 +211,15 @@ pub struct SeccompSummary {
     /// Allowed because a fired keep-rule names it: name -> rule.
     pub by_rule: BTreeMap<String, String>,
     pub runtime_base: &'static str,
+    /// Whether argument filters were drawn (`--seccomp-args`).
+    pub argument_filters: bool,
+    /// The argument-filtered syscalls the profile allows, with the values
+    /// seen and the rule drawn from them.
+    pub arguments: Vec<crate::seccomp::ArgSummary>,
+    /// The argument values the probe saw, by syscall: what `arguments` is
+    /// drawn from (written there, not twice).
+    #[serde(skip)]
+    pub seen_arguments: BTreeMap<String, std::collections::BTreeSet<u64>>,
 }
 
 #[derive(Debug, Serialize)]

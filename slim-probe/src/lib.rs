@@ -17,6 +17,11 @@ mod syscall_table;
 mod trace;
 
 pub use probe::Probe;
+/// The syscalls whose argument values the probe records (issue #21).
+pub use slim_ebpf_common::arg_syscalls;
+/// The `events.dropped_by_reason` key of argument values the kernel could
+/// not record (its map was full).
+pub const ARG_MAP_FULL: &str = slim_ebpf_common::Counter::ArgMapFull.reason();
 pub use syscall_table::{Access, Arch};
 pub use trace::{EventStats, FileRecord, Process, Trace};
 

@@ -1,18 +1,19 @@
 //! Loads and attaches the eBPF programs, reads the ring buffer while the
 //! container runs, and turns everything into a [`Trace`] when it is done.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, BTreeSet, HashMap},
     hash::{Hash, Hasher},
     os::unix::fs::MetadataExt,
 };
 
 use aya::{
-    maps::{Array, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{BtfTracePoint, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
 use slim_ebpf_common::{
-    EventKind, NsKey, SyscallBits, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS, DRAIN_INTERVAL_MS,
+    ArgKey, EventKind, NsKey, SyscallBits, CONFIG_TARGET_HOST, CONFIG_TARGET_MNTNS,
+    DRAIN_INTERVAL_MS,
 };
 use tokio::{
     io::unix::AsyncFd,
@@ -168,6 +169,7 @@ impl Probe {
         let target = reader.target.ok_or(ProbeError::NotSeen)?;
         let mntns = target.mntns;
         let bits = read_bits(&ebpf, &target)?;
+        let arguments = read_args(&ebpf, &target, Arch::native())?;
         let counters = read_counters(&ebpf)?;
         let deduped = read_deduped(&ebpf)?;
         tracing::debug!(
@@ -180,6 +182,7 @@ impl Probe {
         std::thread::spawn(move || drop(ebpf));
         let mut trace = assemble(&reader.events, mntns, bits, &counters, Arch::native());
         trace.events.duplicates = reader.duplicates + deduped;
+        trace.arguments = arguments;
         Ok(trace)
     }
 }
@@ -217,6 +220,30 @@ fn read_bits(ebpf: &Ebpf, target: &Target) -> Result<Option<SyscallBits>, ProbeE
         }
     }
     Ok(all.words.iter().any(|w| *w != 0).then_some(all))
+}
+
+/// The argument values the target's syscalls were seen with (map `ARGS`,
+/// see `slim_ebpf_common::arg_syscalls`), by syscall name.
+fn read_args(
+    ebpf: &Ebpf,
+    target: &Target,
+    arch: Arch,
+) -> Result<BTreeMap<String, BTreeSet<u64>>, ProbeError> {
+    let map =
+        BpfHashMap::<_, ArgKey, u8>::try_from(ebpf.map("ARGS").ok_or(ProbeError::Map("ARGS"))?)
+            .map_err(|_| ProbeError::Map("ARGS"))?;
+    let host = host_words(&target.host);
+    let mut out: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    // A key that fails to read was removed meanwhile: nothing removes any.
+    for key in map.keys().flatten() {
+        if key.mntns != target.mntns || key.host != host {
+            continue;
+        }
+        if let Some(name) = arch.name(key.nr) {
+            out.entry(name.to_string()).or_default().insert(key.value);
+        }
+    }
+    Ok(out)
 }
 
 /// Program `name` of the object as type `P`.

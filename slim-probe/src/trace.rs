@@ -26,6 +26,9 @@ pub struct Trace {
     /// The same syscalls by number (of [`Trace::arch`]).
     pub syscall_numbers: Vec<u32>,
     pub arch: &'static str,
+    /// Argument values seen per syscall (the reductions of
+    /// `slim_ebpf_common::arg_syscalls`), for argument filters.
+    pub arguments: BTreeMap<String, BTreeSet<u64>>,
     pub processes: Vec<Process>,
     pub events: EventStats,
 }
@@ -218,6 +221,7 @@ pub(crate) fn assemble(
         syscalls,
         syscall_numbers: numbers,
         arch: arch.seccomp_arch(),
+        arguments: BTreeMap::new(),
         processes: procs.into_values().collect(),
         events: stats,
     }

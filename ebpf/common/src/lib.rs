@@ -9,6 +9,7 @@
 //! field offsets from tracefs) and `HOST_MNTNS` as globals before loading.
 #![no_std]
 
+pub mod arg_syscalls;
 pub mod file_syscalls;
 
 /// Ring buffer carrying events to user space (bytes, a power of two). The
@@ -41,6 +42,23 @@ pub struct NsKey {
     pub mntns: u64,
     pub host: [u64; 2],
 }
+
+/// Key of the `ARGS` map: one distinct argument value (see
+/// `arg_syscalls::reduce`) of one syscall in one container, as `NsKey`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgKey {
+    pub mntns: u64,
+    pub host: [u64; 2],
+    pub nr: u32,
+    pub _pad: u32,
+    pub value: u64,
+}
+
+/// Distinct (container, syscall, value) entries the `ARGS` map holds; a
+/// value that finds it full is counted (`Counter::ArgMapFull`), not lost
+/// silently. A container records a few dozen.
+pub const MAX_ARG_VALUES: u32 = 8192;
 
 /// Mount namespaces whose syscalls can be recorded at once.
 pub const MAX_MNTNS: u32 = 1024;
@@ -199,8 +217,10 @@ pub enum Counter {
     BitmapFull = 2,
     /// A syscall number beyond `SYSCALL_BITS`.
     SyscallOutOfRange = 3,
+    /// The argument-value map was full: a value went unrecorded.
+    ArgMapFull = 4,
 }
-pub const COUNTERS: u32 = 4;
+pub const COUNTERS: u32 = 5;
 
 impl Counter {
     /// Every counter, in index order.
@@ -209,15 +229,17 @@ impl Counter {
         Counter::TrackedFull,
         Counter::BitmapFull,
         Counter::SyscallOutOfRange,
+        Counter::ArgMapFull,
     ];
 
     /// The reason reported in `events.dropped_by_reason`.
-    pub fn reason(self) -> &'static str {
+    pub const fn reason(self) -> &'static str {
         match self {
             Counter::RingFull => "ring_buffer_full",
             Counter::TrackedFull => "task_map_full",
             Counter::BitmapFull => "syscall_map_full",
             Counter::SyscallOutOfRange => "syscall_number_out_of_range",
+            Counter::ArgMapFull => "argument_map_full",
         }
     }
 }
@@ -278,9 +300,11 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallBits {}
     unsafe impl aya::Pod for super::EventHeader {}
     unsafe impl aya::Pod for super::NsKey {}
+    unsafe impl aya::Pod for super::ArgKey {}
 }
 
 // Layout checks: these types cross the kernel boundary.
 const _: () = assert!(HEADER_SIZE == 96);
+const _: () = assert!(core::mem::size_of::<ArgKey>() == 40);
 const _: () = assert!(core::mem::size_of::<Layout>() == 36 * 8);
 const _: () = assert!(HEADER_SIZE < DEDUP_KEY_SHORT && DEDUP_KEY_SHORT < DEDUP_KEY);

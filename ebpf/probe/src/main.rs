@@ -6,6 +6,8 @@
 //!   less): for tasks outside the host's mount namespace that run under a
 //!   seccomp filter, set the syscall's bit in the bitmap of their mount
 //!   namespace (no event per syscall).
+//!   For the few syscalls whose arguments matter (`args`), record each
+//!   distinct argument value once per namespace (map `ARGS`).
 //! - BTF tracepoint `sys_exit`: for a file syscall of a followed task, take
 //!   its arguments from the registers (typed, so plain loads), read its
 //!   path(s), resolve the base directory of relative ones, and send a `Path`
@@ -36,6 +38,7 @@ macro_rules! layout {
     }};
 }
 
+mod args;
 mod emit;
 mod maps;
 mod syscalls;
@@ -127,11 +130,12 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let Some(recorded) = task.recorded() else {
         return Ok(());
     };
-    let (_, nr) = regs_and_value(ctx);
+    let (regs, nr) = regs_and_value(ctx);
     // Only what runs under a seccomp filter counts: the runtime's set-up
     // before it installs the container's filter would not be checked by it.
     if nr >= 0 && task.seccomp_mode() == SECCOMP_MODE_FILTER {
         record_syscall(&task, recorded, nr as u64);
+        args::record(&task, recorded.mntns, regs, nr as u64);
     }
     Ok(())
 }

@@ -4,8 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use slim_ebpf_common::{
-    Counter, DedupKey, EventBuf, NsKey, SyscallBits, CONFIG_SLOTS, COUNTERS as N_COUNTERS,
-    DEDUP_KEY, DEDUP_KEY_SHORT, EVENTS_RING_BYTES, MAX_MNTNS, MAX_SEEN, MAX_TRACKED,
+    ArgKey, Counter, DedupKey, EventBuf, NsKey, SyscallBits, CONFIG_SLOTS, COUNTERS as N_COUNTERS,
+    DEDUP_KEY, DEDUP_KEY_SHORT, EVENTS_RING_BYTES, MAX_ARG_VALUES, MAX_MNTNS, MAX_SEEN,
+    MAX_TRACKED,
 };
 
 #[map]
@@ -24,6 +25,12 @@ pub(crate) static SYSCALLS: PerCpuHashMap<NsKey, SyscallBits> =
 /// The target's syscall bitmap once `CONFIG` names it.
 #[map]
 pub(crate) static TARGET_SYSCALLS: PerCpuArray<SyscallBits> = PerCpuArray::with_max_entries(1, 0);
+
+/// Argument values seen, per container and syscall (the value is unused).
+/// A plain hash map, not an LRU one: a full map counts what it refused
+/// instead of forgetting a value the profile must allow.
+#[map]
+pub(crate) static ARGS: HashMap<ArgKey, u8> = HashMap::with_max_entries(MAX_ARG_VALUES, 0);
 
 /// Followed tasks by thread id (the value is unused).
 #[map]

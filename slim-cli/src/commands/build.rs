@@ -87,10 +87,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     };
     let (engine, mut source) =
         super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
-    let Probed {
-        mut report,
-        mut profile,
-    } = super::profile::probe_image(
+    let Probed { mut report, .. } = super::profile::probe_image(
         &engine,
         "build",
         &mut source,
@@ -215,10 +212,20 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     })
     .await??;
     let diff_id = layer_file.info.digest.clone();
+    // The profile before the config: the image carries it as a label.
+    let profile =
+        super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls, tag)?;
+    let compact = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&profile)?)?;
     let built = Built {
         tag: tag.to_string(),
-        config: image::config_json(&source.meta, &diff_id, &args.config.edits())?,
+        config: image::with_label(
+            &image::config_json(&source.meta, &diff_id, &args.config.edits())?,
+            crate::seccomp::IMAGE_LABEL,
+            &compact,
+        )?,
         layer: layer_file.info.clone(),
+        // Byte for byte DIR/seccomp.json.
+        seccomp: Some(format!("{profile}\n").into_bytes()),
     };
 
     // TAG in the engine, then every --output. From here a failure must not
@@ -257,10 +264,6 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                 from: k.from.as_deref().map(str::to_string),
             })
             .collect();
-        if !selection.syscalls.is_empty() {
-            profile =
-                super::profile::write_profiles(&args.artifacts, &mut report, &selection.syscalls)?;
-        }
         report.keep = Some(KeepSummary {
             mode: if safe { "safe" } else { "minimal" },
             packages: selection.packages.unwrap_or(Manager::None),

@@ -151,6 +151,9 @@ pub async fn probe_image(
             by_family: Default::default(),
             by_rule: Default::default(),
             runtime_base: seccomp::RUNTIME_BASE_VERSION,
+            argument_filters: args.seccomp_args == seccomp::ArgFilters::On,
+            arguments: Vec::new(),
+            seen_arguments: trace.arguments,
         },
         events: trace.events,
         processes: trace.processes,
@@ -176,7 +179,12 @@ pub async fn probe_image(
     let mut report = report;
     let used: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
     report.run = Some(plan.run.summary(&used));
-    let json = write_profiles(dir, &mut report, &Default::default())?;
+    let json = write_profiles(
+        dir,
+        &mut report,
+        &Default::default(),
+        &source.name.to_string(),
+    )?;
     report::write_report(dir, &report)?;
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
@@ -194,17 +202,28 @@ pub async fn probe_image(
 }
 
 /// Draws the profile from the observed syscalls plus `by_rule` (syscalls
-/// that fired keep-rules add, name -> rule), writes DIR/seccomp.json and
-/// DIR/seccomp-audit.json, records it in the report, and returns the JSON.
+/// that fired keep-rules add, name -> rule), writes DIR/seccomp.json,
+/// DIR/seccomp-audit.json and, for Kubernetes, DIR/seccomp-profile.yaml
+/// with DIR/profile-binding.yaml binding it to `image`; records it in the
+/// report, and returns the JSON.
 pub fn write_profiles(
     dir: &Path,
     report: &mut Report,
     by_rule: &std::collections::BTreeMap<String, String>,
+    image: &str,
 ) -> Result<String> {
     let mut wanted = report.syscalls.clone();
     wanted.extend(by_rule.keys().cloned());
     let families = report.seccomp.mode == "families";
-    let drawn = seccomp::profile(&wanted, report.seccomp.arch, families);
+    // A value the kernel could not record (its map was full) might be one
+    // the app needs: then names only, and the report's lost events say why.
+    let complete = !report
+        .events
+        .dropped_by_reason
+        .contains_key(slim_probe::ARG_MAP_FULL);
+    let arguments =
+        (report.seccomp.argument_filters && complete).then_some(&report.seccomp.seen_arguments);
+    let drawn = seccomp::profile(&wanted, arguments, report.seccomp.arch, families);
     let json = serde_json::to_string_pretty(&drawn.profile)?;
     crate::atomic::write_atomically(&dir.join("seccomp.json"), |out| {
         out.write_all(json.as_bytes())?;
@@ -212,8 +231,24 @@ pub fn write_profiles(
         Ok(())
     })?;
     report::write_json(dir, "seccomp-audit.json", &drawn.profile.audit())?;
+    for (name, text) in [
+        (
+            "seccomp-profile.yaml",
+            seccomp::spo::seccomp_profile(&drawn.profile, image)?,
+        ),
+        (
+            "profile-binding.yaml",
+            seccomp::spo::profile_binding(image)?,
+        ),
+    ] {
+        crate::atomic::write_atomically(&dir.join(name), |out| {
+            out.write_all(text.as_bytes())?;
+            Ok(())
+        })?;
+    }
     report.seccomp.allowed = drawn.profile.allowed();
     report.seccomp.by_family = drawn.by_family;
+    report.seccomp.arguments = drawn.arguments;
     report.seccomp.by_rule = by_rule
         .iter()
         .filter(|(s, _)| !report.syscalls.contains(s))

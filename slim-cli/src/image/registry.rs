@@ -206,3 +206,122 @@ pub async fn push(
         .await
         .map_err(|e| failed("the manifest", e))
 }
+
+/// An artifact to attach to an image through OCI 1.1 referrers.
+pub struct Referrer<'a> {
+    pub artifact_type: &'a str,
+    pub config: &'a [u8],
+    pub config_type: &'a str,
+    pub layer: &'a [u8],
+    pub layer_type: &'a str,
+    /// `org.opencontainers.image.title` of the layer.
+    pub title: &'a str,
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Pushes `artifact` into `reference`'s repository with the manifest
+/// `reference` names as its subject, and makes it a referrer of that
+/// manifest: a registry with the referrers API lists it by itself; for one
+/// without (distribution 2.8), the referrers tag `sha256-<hex>` is pointed
+/// at an index listing it. Returns the artifact's digest.
+pub async fn push_referrer(
+    reference: &str,
+    access: Access,
+    artifact: &Referrer<'_>,
+) -> Result<String> {
+    use oci_client::manifest::ImageIndexEntry;
+    let r = parse(reference)?;
+    let client = client(access);
+    client
+        .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
+        .await;
+    let registry = r.resolve_registry().to_string();
+    let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
+        refused(format!("cannot attach {what} to {reference}"), e, &registry)
+    };
+    let digest = |b: &[u8]| super::digest::sha256(b);
+    for blob in [artifact.config, artifact.layer] {
+        client
+            .push_blob(&r, blob.to_vec(), &digest(blob))
+            .await
+            .map_err(|e| failed("a blob", e))?;
+    }
+    // The manifest as the registry holds it: its digest is what the
+    // subject must name (a client may re-serialize what it pushes).
+    let (subject, subject_digest) = client
+        .pull_manifest_raw(
+            &r,
+            &auth(r.resolve_registry()),
+            &[
+                OCI_MANIFEST,
+                "application/vnd.docker.distribution.manifest.v2+json",
+            ],
+        )
+        .await
+        .map_err(|e| failed("the image manifest", e))?;
+    let subject_type = serde_json::from_slice::<serde_json::Value>(&subject)?["mediaType"]
+        .as_str()
+        .unwrap_or(OCI_MANIFEST)
+        .to_string();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact.artifact_type,
+        "config": {
+            "mediaType": artifact.config_type,
+            "digest": digest(artifact.config),
+            "size": artifact.config.len(),
+        },
+        "layers": [{
+            "mediaType": artifact.layer_type,
+            "digest": digest(artifact.layer),
+            "size": artifact.layer.len(),
+            "annotations": { "org.opencontainers.image.title": artifact.title },
+        }],
+        "subject": {
+            "mediaType": subject_type,
+            "digest": subject_digest,
+            "size": subject.len(),
+        },
+    }))?;
+    let manifest_digest = digest(&manifest);
+    let at = |d: &str| Reference::with_digest(r.registry().into(), r.repository().into(), d.into());
+    client
+        .push_manifest_raw(
+            &at(&manifest_digest),
+            manifest.clone(),
+            OCI_MANIFEST.parse().expect("a valid header value"),
+        )
+        .await
+        .map_err(|e| failed("the artifact manifest", e))?;
+    // What the registry lists now: its referrers API, or the tag schema.
+    let mut index = client
+        .pull_referrers(&at(&subject_digest), None)
+        .await
+        .map_err(|e| failed("the referrers list", e))?;
+    if index.manifests.iter().any(|m| m.digest == manifest_digest) {
+        return Ok(manifest_digest);
+    }
+    index.manifests.push(ImageIndexEntry {
+        media_type: OCI_MANIFEST.into(),
+        digest: manifest_digest.clone(),
+        size: manifest.len() as i64,
+        platform: None,
+        annotations: None,
+        artifact_type: Some(artifact.artifact_type.into()),
+    });
+    index.media_type = Some(OCI_INDEX.into());
+    let value = serde_json::to_value(&index)?;
+    let tag = subject_digest.replacen(':', "-", 1);
+    client
+        .push_manifest_raw(
+            &Reference::with_tag(r.registry().into(), r.repository().into(), tag),
+            serde_json::to_vec(&value)?,
+            OCI_INDEX.parse().expect("a valid header value"),
+        )
+        .await
+        .map_err(|e| failed("the referrers tag", e))?;
+    Ok(manifest_digest)
+}

@@ -20,6 +20,9 @@ pub struct Built {
     pub tag: String,
     pub config: Vec<u8>,
     pub layer: LayerInfo,
+    /// The seccomp profile (JSON), attached to a registry output as an OCI
+    /// referrer of its manifest.
+    pub seccomp: Option<Vec<u8>>,
 }
 
 pub trait ImageSink: Send + Sync {
@@ -179,6 +182,14 @@ impl ImageSink for RegistrySink {
                 &manifest,
             )
             .await?;
+            if let Some(profile) = &image.seccomp {
+                registry::push_referrer(
+                    &self.reference,
+                    self.access,
+                    &crate::seccomp::oci_artifact(profile),
+                )
+                .await?;
+            }
             Ok(())
         })
     }

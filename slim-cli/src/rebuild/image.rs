@@ -198,6 +198,17 @@ pub fn config_json(src: &ImageMeta, diff_id: &str, edits: &ConfigEdits) -> Resul
     Ok(serde_json::to_vec(&value)?)
 }
 
+/// `config` (an image config JSON) with label `key` set to `value`.
+pub fn with_label(config: &[u8], key: &str, value: &str) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(config)?;
+    let labels = &mut v["config"]["Labels"];
+    if !labels.is_object() {
+        *labels = serde_json::json!({});
+    }
+    labels[key] = value.into();
+    Ok(serde_json::to_vec(&v)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
