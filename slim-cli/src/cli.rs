@@ -337,6 +337,8 @@ pub struct ProbeArgs {
     /// Print nothing but errors (and --json output).
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub compose: crate::compose::ComposeArgs,
 }
 
 impl ProbeArgs {

@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod engine;
 pub mod exit;
 pub mod gates;
@@ -20,4 +21,5 @@ pub mod report;
 pub mod seccomp;
 pub mod session;
 pub mod signals;
+pub mod surroundings;
 pub mod transport;

@@ -12,6 +12,7 @@ use crate::{
     report::{self, ContainerSummary, ImageRef, Report, SeccompSummary},
     seccomp,
     session::{self, Cleanup, Options},
+    surroundings,
 };
 
 pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
@@ -70,7 +71,7 @@ pub async fn open(
     let reaped = engine::api::reap_leftovers(&engine).await?;
     if !reaped.is_empty() {
         eprintln!(
-            "slim: warning: removed {} container(s) left by slim runs that died: {}",
+            "slim: warning: removed {} container(s), network(s) or volume(s) left by slim runs that died: {}",
             reaped.len(),
             reaped.join(", ")
         );
@@ -109,16 +110,12 @@ pub async fn probe_image(
         trace: true,
         seccomp: None,
     };
-    let outcome = session::run(
-        engine,
-        &run_as,
-        &source.meta.tcp_ports(),
-        &args.plan(),
-        &opts,
-        cleanup,
-        steps,
-    )
-    .await?;
+    // Compose: the service's dependencies around the run, removed after it.
+    let project = load_compose(args)?;
+    let (mut plan, mut ports) = (args.plan(), source.meta.tcp_ports());
+    let up = surroundings::prepare(engine, project.as_ref(), &mut plan, &mut ports, cleanup, steps).await?;
+    let outcome = session::run(engine, &run_as, &ports, &plan, &opts, cleanup, steps).await;
+    let outcome = surroundings::finish(engine, up, outcome).await?;
     let trace = outcome.trace.context("the session returned no trace")?;
 
     steps.step("profile", "writing the report and the seccomp profile");
@@ -163,6 +160,7 @@ pub async fn probe_image(
         warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
         peak_rss_bytes: report::peak_rss_bytes(),
+        compose: project.as_ref().map(report::ComposeSummary::of),
     };
     let mut report = report;
     let json = write_profiles(dir, &mut report, &Default::default())?;
@@ -180,6 +178,21 @@ pub async fn probe_image(
         report,
         profile: json,
     })
+}
+
+/// The compose project of --compose-file/--service, if given; what it
+/// declares that slim ignores is one warning line (and in the report).
+pub fn load_compose(args: &ProbeArgs) -> Result<Option<crate::compose::Project>> {
+    let project = args.compose.load()?;
+    if let Some(p) = &project {
+        if !p.ignored.is_empty() && !args.quiet {
+            eprintln!("slim: warning: {}: slim ignores {}", p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" + "), p.ignored.join(", "));
+        }
+        if !p.unset.is_empty() && !args.quiet {
+            eprintln!("slim: warning: variables not set, read as \"\": {}", p.unset.join(", "));
+        }
+    }
+    Ok(project)
 }
 
 /// Draws the profile from the observed syscalls plus `by_rule` (syscalls
