@@ -15,8 +15,8 @@ fn ctrl_c_mid_probe_removes_the_surroundings() {
     let tag = Tag::new("compose-sigint");
     let child = slim_compose(&project.0)
         .args([
+            // No SOURCE: the service's image (APP_IMAGE) is probed.
             "build",
-            &fixture("pg-app"),
             "--tag",
             &tag.0,
             "--artifacts",

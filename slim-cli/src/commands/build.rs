@@ -58,7 +58,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let started = Instant::now();
     // parse_tag took any docker-daemon: prefix off.
     let tag = args.tag.as_str();
-    let names_source = |name: &ImageName| match (name, &args.image) {
+    let source_name = args.probe.compose.source(args.image.as_ref())?;
+    let names_source = |name: &ImageName| match (name, &source_name) {
         (ImageName::Daemon(out), ImageName::Daemon(src)) => canonical(out) == canonical(src),
         (out, src) => out == src,
     };
@@ -84,7 +85,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         None => None,
     };
     let (engine, mut source) =
-        super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
+        super::profile::open(&args.engine, &source_name, cleanup, steps).await?;
     let Probed {
         mut report,
         mut profile,

@@ -28,7 +28,8 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
 
 async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result<()> {
     let started = Instant::now();
-    let (engine, mut source) = open(&args.engine, &args.image, cleanup, steps).await?;
+    let source_name = args.probe.compose.source(args.image.as_ref())?;
+    let (engine, mut source) = open(&args.engine, &source_name, cleanup, steps).await?;
     let mut report = probe_image(
         &engine,
         "profile",
