@@ -79,13 +79,21 @@ pub async fn start(
     cleanup: &Cleanup,
     steps: &mut Steps,
 ) -> Result<Up> {
-    let names: Vec<&str> = project.dependencies.iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = project
+        .dependencies
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
     steps.step(
         "surroundings",
         &if names.is_empty() {
             format!("creating the networks of compose project {}", project.name)
         } else {
-            format!("starting {} (compose project {})", names.join(", "), project.name)
+            format!(
+                "starting {} (compose project {})",
+                names.join(", "),
+                project.name
+            )
         },
     );
     let session = session::session_name();
@@ -103,11 +111,19 @@ pub async fn start(
     }
 }
 
-async fn bring_up(engine: &Engine, project: &Project, session: &str, timeout: Duration) -> Result<RunOptions> {
+async fn bring_up(
+    engine: &Engine,
+    project: &Project,
+    session: &str,
+    timeout: Duration,
+) -> Result<RunOptions> {
     let prefix = format!("slim-{session}-{}", project.name);
     let mut labels = api::session_labels(session);
     labels.insert(PROJECT_LABEL.into(), project.name.clone());
-    let mut resolved = Names { networks: BTreeMap::new(), volumes: BTreeMap::new() };
+    let mut resolved = Names {
+        networks: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+    };
     for net in &project.networks {
         let name = match &net.external {
             Some(n) => n.clone(),
@@ -125,7 +141,12 @@ async fn bring_up(engine: &Engine, project: &Project, session: &str, timeout: Du
                         ..Default::default()
                     })
                     .await
-                    .with_context(|| format!("cannot create network {} of compose project {}", net.key, project.name))?;
+                    .with_context(|| {
+                        format!(
+                            "cannot create network {} of compose project {}",
+                            net.key, project.name
+                        )
+                    })?;
                 name
             }
         };
@@ -146,7 +167,12 @@ async fn bring_up(engine: &Engine, project: &Project, session: &str, timeout: Du
                         ..Default::default()
                     })
                     .await
-                    .with_context(|| format!("cannot create volume {} of compose project {}", vol.key, project.name))?;
+                    .with_context(|| {
+                        format!(
+                            "cannot create volume {} of compose project {}",
+                            vol.key, project.name
+                        )
+                    })?;
                 name
             }
         };
@@ -160,8 +186,12 @@ async fn bring_up(engine: &Engine, project: &Project, session: &str, timeout: Du
     }
     wait_for(engine, &project.target, &started, timeout).await?;
     let mut target = resolved.run_of(&project.target);
-    target.labels.insert(PROJECT_LABEL.into(), project.name.clone());
-    target.labels.insert(SERVICE_LABEL.into(), project.target.name.clone());
+    target
+        .labels
+        .insert(PROJECT_LABEL.into(), project.name.clone());
+    target
+        .labels
+        .insert(SERVICE_LABEL.into(), project.target.name.clone());
     Ok(target)
 }
 
@@ -209,14 +239,31 @@ async fn run_dependency(
     api::apply_run_options(&names.run_of(dep), &mut config);
     let name = format!("{prefix}-{}", dep.name);
     let created = engine
-        .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+        .create_container(
+            Some(CreateContainerOptions {
+                name: name.as_str(),
+                platform: None,
+            }),
+            config,
+        )
         .await
         .with_context(|| format!("cannot create the container of service {}", dep.name))?;
     for (key, aliases) in dep.networks.iter().skip(1) {
-        let Some(net) = names.networks.get(key) else { continue };
-        let endpoint_config = EndpointSettings { aliases: Some(aliases_of(dep, aliases)), ..Default::default() };
+        let Some(net) = names.networks.get(key) else {
+            continue;
+        };
+        let endpoint_config = EndpointSettings {
+            aliases: Some(aliases_of(dep, aliases)),
+            ..Default::default()
+        };
         engine
-            .connect_network(net, ConnectNetworkOptions { container: created.id.clone(), endpoint_config })
+            .connect_network(
+                net,
+                ConnectNetworkOptions {
+                    container: created.id.clone(),
+                    endpoint_config,
+                },
+            )
             .await
             .with_context(|| format!("cannot connect service {} to network {key}", dep.name))?;
     }
@@ -227,7 +274,12 @@ async fn run_dependency(
 }
 
 /// Waits until what `svc` depends on meets its conditions.
-async fn wait_for(engine: &Engine, svc: &Service, started: &BTreeMap<String, String>, timeout: Duration) -> Result<()> {
+async fn wait_for(
+    engine: &Engine,
+    svc: &Service,
+    started: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<()> {
     for (dep, condition) in &svc.depends_on {
         let Some(id) = started.get(dep) else {
             // Ordered before svc by construction.
@@ -242,7 +294,13 @@ async fn wait_for(engine: &Engine, svc: &Service, started: &BTreeMap<String, Str
 
 const POLL: Duration = Duration::from_millis(250);
 
-async fn wait_one(engine: &Engine, name: &str, id: &str, condition: Condition, timeout: Duration) -> Result<()> {
+async fn wait_one(
+    engine: &Engine,
+    name: &str,
+    id: &str,
+    condition: Condition,
+    timeout: Duration,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let info = engine
@@ -265,11 +323,22 @@ async fn wait_one(engine: &Engine, name: &str, id: &str, condition: Condition, t
         };
         match condition {
             Condition::ServiceStarted => {
-                if running || state.finished_at.as_deref().is_some_and(|f| !f.starts_with("0001")) {
+                if running
+                    || state
+                        .finished_at
+                        .as_deref()
+                        .is_some_and(|f| !f.starts_with("0001"))
+                {
                     return Ok(());
                 }
             }
-            Condition::ServiceCompletedSuccessfully if !running && state.started_at.as_deref().is_some_and(|s| !s.starts_with("0001")) => {
+            Condition::ServiceCompletedSuccessfully
+                if !running
+                    && state
+                        .started_at
+                        .as_deref()
+                        .is_some_and(|s| !s.starts_with("0001")) =>
+            {
                 if exit == 0 {
                     return Ok(());
                 }
@@ -278,7 +347,12 @@ async fn wait_one(engine: &Engine, name: &str, id: &str, condition: Condition, t
             }
             Condition::ServiceCompletedSuccessfully => {}
             Condition::ServiceHealthy => {
-                if !running && state.started_at.as_deref().is_some_and(|s| !s.starts_with("0001")) {
+                if !running
+                    && state
+                        .started_at
+                        .as_deref()
+                        .is_some_and(|s| !s.starts_with("0001"))
+                {
                     let logs = api::logs_tail(engine, id, 3).await.replace('\n', " | ");
                     bail!("dependency {name} exited (code {exit}) before it was healthy; its last output: {logs}");
                 }
@@ -297,10 +371,15 @@ async fn wait_one(engine: &Engine, name: &str, id: &str, condition: Condition, t
         if tokio::time::Instant::now() >= deadline {
             let what = match condition {
                 Condition::ServiceStarted => "start".to_string(),
-                Condition::ServiceHealthy => format!("become healthy (last check: {})", last_check()),
+                Condition::ServiceHealthy => {
+                    format!("become healthy (last check: {})", last_check())
+                }
                 Condition::ServiceCompletedSuccessfully => "complete".to_string(),
             };
-            bail!("dependency {name} did not {what} within {} s (--ready-timeout)", timeout.as_secs());
+            bail!(
+                "dependency {name} did not {what} within {} s (--ready-timeout)",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(POLL).await;
     }
@@ -330,12 +409,15 @@ pub async fn finish<T>(engine: &Engine, up: Option<Up>, result: Result<T>) -> Re
 /// network is an error: the target must join the project's.
 pub fn overlay(compose: RunOptions, cli: &RunOptions) -> Result<RunOptions> {
     if cli.network.is_some() {
-        return Err(anyhow!("--network cannot be used with --service: the service joins its compose networks"));
+        return Err(anyhow!(
+            "--network cannot be used with --service: the service joins its compose networks"
+        ));
     }
     let mut run = compose;
     run.env.extend(cli.env.iter().cloned());
     run.mounts.extend(cli.mounts.iter().cloned());
-    run.network_aliases.extend(cli.network_aliases.iter().cloned());
+    run.network_aliases
+        .extend(cli.network_aliases.iter().cloned());
     run.add_hosts.extend(cli.add_hosts.iter().cloned());
     run.labels.extend(cli.labels.clone());
     macro_rules! wins {
@@ -356,7 +438,9 @@ pub async fn prepare(
     cleanup: &Cleanup,
     steps: &mut Steps,
 ) -> Result<Option<Up>> {
-    let Some(project) = project else { return Ok(None) };
+    let Some(project) = project else {
+        return Ok(None);
+    };
     let up = start(engine, project, plan.ready_timeout, cleanup, steps).await?;
     match overlay(up.target.clone(), &plan.run) {
         Ok(run) => plan.run = run,

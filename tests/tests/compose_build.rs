@@ -14,7 +14,9 @@ struct Network(String);
 
 impl Drop for Network {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.0])
+            .output();
     }
 }
 
@@ -53,8 +55,15 @@ fn compose_service_is_slimmed_beside_its_database() {
         .lines()
         .find(|l| l.contains("slim ignores"))
         .unwrap_or_else(|| panic!("no warning about ignored keys:\n{err}"));
-    assert!(warning.contains("services.app.build") && warning.contains("services.app.restart"), "{warning}");
-    assert_eq!(leftovers(&project.0), Vec::<String>::new(), "left in the engine after the build");
+    assert!(
+        warning.contains("services.app.build") && warning.contains("services.app.restart"),
+        "{warning}"
+    );
+    assert_eq!(
+        leftovers(&project.0),
+        Vec::<String>::new(),
+        "left in the engine after the build"
+    );
 
     let report = read_json(&dir.0.join("report.json"));
     check_report_schema(&report);
@@ -62,20 +71,50 @@ fn compose_service_is_slimmed_beside_its_database() {
     assert_eq!(compose["service"], "app", "{compose}");
     assert_eq!(compose["project"], project.0.as_str(), "{compose}");
     assert_eq!(compose["dependencies"][0]["service"], "db", "{compose}");
-    assert!(lists(&compose["ignored"], "services.app.build"), "{compose}");
-    assert!(report["verify"].as_array().is_some_and(|v| !v.is_empty()), "--verify replayed no probe");
+    assert!(
+        lists(&compose["ignored"], "services.app.build"),
+        "{compose}"
+    );
+    assert!(
+        report["verify"].as_array().is_some_and(|v| !v.is_empty()),
+        "--verify replayed no probe"
+    );
     // Values of the env_file (secrets, often) are not in the report.
-    assert!(!report.to_string().contains("tok-3e1f-from-env-file"), "env_file value in report.json");
+    assert!(
+        !report.to_string().contains("tok-3e1f-from-env-file"),
+        "env_file value in report.json"
+    );
 
     // The slim image beside a database the test starts, under its profile.
     let net = Network(format!("{}-net", project.0));
-    let created = Command::new("docker").args(["network", "create", &net.0]).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let db = Container::run(&["--network", &net.0, "--network-alias", "pgdb", &fixture("postgres")]);
+    let created = Command::new("docker")
+        .args(["network", "create", &net.0])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let db = Container::run(&[
+        "--network",
+        &net.0,
+        "--network-alias",
+        "pgdb",
+        &fixture("postgres"),
+    ]);
     let mut ready = false;
     for _ in 0..120 {
         let probe = Command::new("docker")
-            .args(["exec", &db.id, "pg_isready", "-h", "127.0.0.1", "-U", "postgres"])
+            .args([
+                "exec",
+                &db.id,
+                "pg_isready",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
             .output()
             .unwrap();
         if probe.status.success() {
@@ -84,7 +123,11 @@ fn compose_service_is_slimmed_beside_its_database() {
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    assert!(ready, "the test's database never became ready:\n{}", db.logs());
+    assert!(
+        ready,
+        "the test's database never became ready:\n{}",
+        db.logs()
+    );
     let extra = [
         "--network".to_string(),
         net.0.clone(),
@@ -97,7 +140,12 @@ fn compose_service_is_slimmed_beside_its_database() {
     ];
     let (app, port) = serve(&tag.0, 8080, &extra);
     let (code, body) = http_get(port, "/");
-    assert_eq!((code, body.trim()), (200, "slim: Zoë, Ärger, apple"), "{}", app.logs());
+    assert_eq!(
+        (code, body.trim()),
+        (200, "slim: Zoë, Ärger, apple"),
+        "{}",
+        app.logs()
+    );
     drop(app);
     drop(db);
 }

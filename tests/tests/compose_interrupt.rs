@@ -35,10 +35,19 @@ fn ctrl_c_mid_probe_removes_the_surroundings() {
     let label = format!("label=slim.compose.project={}", project.0);
     let running = || -> Vec<String> {
         let out = Command::new("docker")
-            .args(["ps", "--format", "{{.Label \"slim.compose.service\"}}", "--filter", &label])
+            .args([
+                "ps",
+                "--format",
+                "{{.Label \"slim.compose.service\"}}",
+                "--filter",
+                &label,
+            ])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     };
     let mut seen = false;
     for _ in 0..600 {
@@ -49,15 +58,29 @@ fn ctrl_c_mid_probe_removes_the_surroundings() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(seen, "slim never ran the app beside its database: {:?}", running());
+    assert!(
+        seen,
+        "slim never ran the app beside its database: {:?}",
+        running()
+    );
     // Let the probe reach the host command.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!leftovers(&project.0).is_empty(), "nothing of the project found while it ran");
+    assert!(
+        !leftovers(&project.0).is_empty(),
+        "nothing of the project found while it ran"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    assert_eq!(leftovers(&project.0), Vec::<String>::new(), "left in the engine after Ctrl-C");
-    assert!(slim_containers(&fixture("pg-app")).is_empty(), "probe container left");
+    assert_eq!(
+        leftovers(&project.0),
+        Vec::<String>::new(),
+        "left in the engine after Ctrl-C"
+    );
+    assert!(
+        slim_containers(&fixture("pg-app")).is_empty(),
+        "probe container left"
+    );
 }

@@ -49,7 +49,10 @@ fn the_next_run_reaps_what_a_killed_compose_run_left() {
     child.wait().unwrap();
     let left = leftovers(&project.0);
     for kind in ["container", "network", "volume"] {
-        assert!(left.iter().any(|l| l.starts_with(kind)), "no {kind} left by the killed run: {left:?}");
+        assert!(
+            left.iter().any(|l| l.starts_with(kind)),
+            "no {kind} left by the killed run: {left:?}"
+        );
     }
     // Any next run reaps; this one needs no dependency.
     let next_dir = TempDir::new("compose-reap-next");
@@ -67,6 +70,13 @@ fn the_next_run_reaps_what_a_killed_compose_run_left() {
         .lines()
         .find(|l| l.contains("left by slim runs that died"))
         .unwrap_or_else(|| panic!("no reaping warning:\n{err}"));
-    assert!(warning.contains(&format!("{}_back", project.0)), "the network is not named: {warning}");
-    assert_eq!(leftovers(&project.0), Vec::<String>::new(), "left after the next run");
+    assert!(
+        warning.contains(&format!("{}_back", project.0)),
+        "the network is not named: {warning}"
+    );
+    assert_eq!(
+        leftovers(&project.0),
+        Vec::<String>::new(),
+        "left after the next run"
+    );
 }

@@ -30,14 +30,30 @@ fn unhealthy_dependency_fails_the_build_and_leaves_nothing() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the build passed with an unhealthy database:\n{err}");
+    assert!(
+        !out.status.success(),
+        "the build passed with an unhealthy database:\n{err}"
+    );
     let line = err
         .lines()
         .find(|l| l.starts_with("slim: error:"))
         .unwrap_or_else(|| panic!("no error line:\n{err}"));
     assert!(line.contains("dependency db is unhealthy"), "{line}");
-    assert_eq!(leftovers(&project.0), Vec::<String>::new(), "left in the engine after the failure");
-    assert!(slim_containers(&fixture("pg-app")).is_empty(), "probe container left");
-    let img = std::process::Command::new("docker").args(["image", "inspect", &tag.0]).output().unwrap();
-    assert!(!img.status.success(), "an image was written although the build failed");
+    assert_eq!(
+        leftovers(&project.0),
+        Vec::<String>::new(),
+        "left in the engine after the failure"
+    );
+    assert!(
+        slim_containers(&fixture("pg-app")).is_empty(),
+        "probe container left"
+    );
+    let img = std::process::Command::new("docker")
+        .args(["image", "inspect", &tag.0])
+        .output()
+        .unwrap();
+    assert!(
+        !img.status.success(),
+        "an image was written although the build failed"
+    );
 }

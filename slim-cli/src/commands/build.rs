@@ -363,7 +363,15 @@ async fn verify(
     // The same surroundings as the probe run, started again.
     let project = args.probe.compose.load()?;
     let (mut plan, mut ports) = (args.probe.plan(), ports.to_vec());
-    let up = crate::surroundings::prepare(engine, project.as_ref(), &mut plan, &mut ports, cleanup, steps).await?;
+    let up = crate::surroundings::prepare(
+        engine,
+        project.as_ref(),
+        &mut plan,
+        &mut ports,
+        cleanup,
+        steps,
+    )
+    .await?;
     let outcome = session::run(engine, tag, &ports, &plan, &opts, cleanup, steps).await;
     let outcome = crate::surroundings::finish(engine, up, outcome).await?;
     for (before, after) in original.probes.iter().zip(&outcome.probes) {

@@ -114,7 +114,15 @@ pub async fn probe_image(
     // Compose: the service's dependencies around the run, removed after it.
     let project = load_compose(args)?;
     let (mut plan, mut ports) = (args.plan(), source.meta.tcp_ports());
-    let up = surroundings::prepare(engine, project.as_ref(), &mut plan, &mut ports, cleanup, steps).await?;
+    let up = surroundings::prepare(
+        engine,
+        project.as_ref(),
+        &mut plan,
+        &mut ports,
+        cleanup,
+        steps,
+    )
+    .await?;
     let outcome = session::run(engine, &run_as, &ports, &plan, &opts, cleanup, steps).await;
     let outcome = surroundings::finish(engine, up, outcome).await?;
     let trace = outcome.trace.context("the session returned no trace")?;
@@ -187,10 +195,21 @@ pub fn load_compose(args: &ProbeArgs) -> Result<Option<crate::compose::Project>>
     let project = args.compose.load()?;
     if let Some(p) = &project {
         if !p.ignored.is_empty() && !args.quiet {
-            eprintln!("slim: warning: {}: slim ignores {}", p.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" + "), p.ignored.join(", "));
+            eprintln!(
+                "slim: warning: {}: slim ignores {}",
+                p.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                p.ignored.join(", ")
+            );
         }
         if !p.unset.is_empty() && !args.quiet {
-            eprintln!("slim: warning: variables not set, read as \"\": {}", p.unset.join(", "));
+            eprintln!(
+                "slim: warning: variables not set, read as \"\": {}",
+                p.unset.join(", ")
+            );
         }
     }
     Ok(project)

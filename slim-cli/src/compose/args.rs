@@ -26,11 +26,21 @@ impl ComposeArgs {
         if let Some(name) = given {
             return Ok(name.clone());
         }
-        let project = self.load()?.context("SOURCE is missing (required without --service)")?;
+        let project = self
+            .load()?
+            .context("SOURCE is missing (required without --service)")?;
         let image = project.target.image.with_context(|| {
-            format!("service {} has no image in the compose file: name the image to probe as SOURCE", project.target.name)
+            format!(
+                "service {} has no image in the compose file: name the image to probe as SOURCE",
+                project.target.name
+            )
         })?;
-        image.parse().map_err(|e| anyhow!("the image {image:?} of service {}: {e}", project.target.name))
+        image.parse().map_err(|e| {
+            anyhow!(
+                "the image {image:?} of service {}: {e}",
+                project.target.name
+            )
+        })
     }
 
     /// The project, when a service is asked for.
@@ -54,16 +64,67 @@ mod tests {
 
     #[test]
     fn source_may_be_left_out_with_a_service_only() {
-        let cli = parse(&["slim", "build", "app:1", "--tag", "t", "--artifacts", "d", "--compose-file", "c.yml", "--service", "app"]).unwrap();
-        let Command::Build(b) = cli.command else { panic!("not build") };
+        let cli = parse(&[
+            "slim",
+            "build",
+            "app:1",
+            "--tag",
+            "t",
+            "--artifacts",
+            "d",
+            "--compose-file",
+            "c.yml",
+            "--service",
+            "app",
+        ])
+        .unwrap();
+        let Command::Build(b) = cli.command else {
+            panic!("not build")
+        };
         assert!(b.image.is_some());
         assert_eq!(b.probe.compose.service.as_deref(), Some("app"));
-        let cli = parse(&["slim", "profile", "--artifacts", "d", "--compose-file", "a.yml", "--compose-file", "b.yml", "--service", "app"]).unwrap();
-        let Command::Profile(p) = cli.command else { panic!("not profile") };
+        let cli = parse(&[
+            "slim",
+            "profile",
+            "--artifacts",
+            "d",
+            "--compose-file",
+            "a.yml",
+            "--compose-file",
+            "b.yml",
+            "--service",
+            "app",
+        ])
+        .unwrap();
+        let Command::Profile(p) = cli.command else {
+            panic!("not profile")
+        };
         assert!(p.image.is_none());
         assert_eq!(p.probe.compose.compose_file.len(), 2);
         assert!(parse(&["slim", "build", "--tag", "t", "--artifacts", "d"]).is_err());
-        assert!(parse(&["slim", "build", "x", "--tag", "t", "--artifacts", "d", "--service", "app"]).is_err());
-        assert!(parse(&["slim", "build", "x", "--tag", "t", "--artifacts", "d", "--compose-file", "c.yml"]).is_err());
+        assert!(parse(&[
+            "slim",
+            "build",
+            "x",
+            "--tag",
+            "t",
+            "--artifacts",
+            "d",
+            "--service",
+            "app"
+        ])
+        .is_err());
+        assert!(parse(&[
+            "slim",
+            "build",
+            "x",
+            "--tag",
+            "t",
+            "--artifacts",
+            "d",
+            "--compose-file",
+            "c.yml"
+        ])
+        .is_err());
     }
 }

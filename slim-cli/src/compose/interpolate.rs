@@ -16,7 +16,11 @@ fn is_name(c: char) -> bool {
 
 /// `s` with its variables substituted; the error is one line without the
 /// location (the caller adds file and key).
-pub fn interpolate(s: &str, vars: &dyn Fn(&str) -> Option<String>, unset: &mut dyn FnMut(&str)) -> Result<String> {
+pub fn interpolate(
+    s: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+    unset: &mut dyn FnMut(&str),
+) -> Result<String> {
     let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
@@ -76,7 +80,11 @@ pub fn interpolate(s: &str, vars: &dyn Fn(&str) -> Option<String>, unset: &mut d
 }
 
 /// The inside of `${...}`.
-fn braced(inner: &str, vars: &dyn Fn(&str) -> Option<String>, unset: &mut dyn FnMut(&str)) -> Result<String> {
+fn braced(
+    inner: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+    unset: &mut dyn FnMut(&str),
+) -> Result<String> {
     let name_len = inner
         .char_indices()
         .find(|(_, c)| !is_name(*c))
@@ -138,24 +146,37 @@ fn braced(inner: &str, vars: &dyn Fn(&str) -> Option<String>, unset: &mut dyn Fn
 /// inline ` #` comment cut. A line with a bare `KEY` takes slim's
 /// environment's value (None when unset). Values may use the file's
 /// earlier keys and then `outer`.
-pub fn read_env_file(path: &Path, outer: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Option<String>)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+pub fn read_env_file(
+    path: &Path,
+    outer: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_env(&text, outer).with_context(|| format!("{}", path.display()))
 }
 
-pub fn parse_env(text: &str, outer: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Option<String>)>> {
+pub fn parse_env(
+    text: &str,
+    outer: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let (key, value) = match line.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim_start())),
             None => (line, None),
         };
-        if key.is_empty() || !key.starts_with(is_name_start) || !key.chars().all(|c| is_name(c) || c == '.' || c == '-') {
+        if key.is_empty()
+            || !key.starts_with(is_name_start)
+            || !key.chars().all(|c| is_name(c) || c == '.' || c == '-')
+        {
             bail!("line {}: {key:?} is not a variable name", n + 1);
         }
         let Some(value) = value else {
@@ -194,7 +215,10 @@ pub fn parse_env(text: &str, outer: &dyn Fn(&str) -> Option<String>) -> Result<V
                 }
             }
             if !closed {
-                bail!("line {}: unterminated double quote (values span one line)", n + 1);
+                bail!(
+                    "line {}: unterminated double quote (values span one line)",
+                    n + 1
+                );
             }
             interpolate(&v, &lookup, &mut |_| {}).with_context(|| format!("line {}", n + 1))?
         } else {
@@ -202,7 +226,8 @@ pub fn parse_env(text: &str, outer: &dyn Fn(&str) -> Option<String>) -> Result<V
                 Some(i) => &value[..i],
                 None => value,
             };
-            interpolate(v.trim_end(), &lookup, &mut |_| {}).with_context(|| format!("line {}", n + 1))?
+            interpolate(v.trim_end(), &lookup, &mut |_| {})
+                .with_context(|| format!("line {}", n + 1))?
         };
         out.push((key.to_string(), Some(value)));
     }
@@ -216,9 +241,14 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)], s: &str) -> Result<(String, Vec<String>)> {
-        let map: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut unset = Vec::new();
-        let out = interpolate(s, &|n| map.get(n).cloned(), &mut |n| unset.push(n.to_string()))?;
+        let out = interpolate(s, &|n| map.get(n).cloned(), &mut |n| {
+            unset.push(n.to_string())
+        })?;
         Ok((out, unset))
     }
 
@@ -259,7 +289,10 @@ mod tests {
         assert_eq!(get("C").as_deref(), Some("lit $A"));
         assert_eq!(get("D").as_deref(), Some("q 1\n"));
         assert_eq!(get("E").as_deref(), Some("1x"));
-        assert!(parse_env("A=\"open\n", &|_| None).unwrap_err().to_string().contains("line 1"));
+        assert!(parse_env("A=\"open\n", &|_| None)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
         assert!(parse_env("not a key=1\n", &|_| None).is_err());
     }
 }

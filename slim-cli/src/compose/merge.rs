@@ -22,7 +22,9 @@ pub fn normalize_service(service: &mut Value) {
             for item in items {
                 let s = scalar(item);
                 match s.split_once(*sep) {
-                    Some((k, v)) => m.insert(Value::String(k.to_string()), Value::String(v.to_string())),
+                    Some((k, v)) => {
+                        m.insert(Value::String(k.to_string()), Value::String(v.to_string()))
+                    }
                     None => m.insert(Value::String(s), Value::Null),
                 };
             }
@@ -31,7 +33,10 @@ pub fn normalize_service(service: &mut Value) {
     }
     for key in NAMES_AS_MAPPING {
         if let Some(Value::Sequence(items)) = map.get(*key) {
-            let m: Mapping = items.iter().map(|i| (Value::String(scalar(i)), Value::Null)).collect();
+            let m: Mapping = items
+                .iter()
+                .map(|i| (Value::String(scalar(i)), Value::Null))
+                .collect();
             map.insert(Value::String(key.to_string()), Value::Mapping(m));
         }
     }
@@ -51,7 +56,10 @@ pub fn scalar(v: &Value) -> String {
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null => String::new(),
-        other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_string(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -222,10 +230,19 @@ networks: {back: {internal: true}}
         assert_eq!(app["command"], yaml("[c]"));
         assert_eq!(app["environment"], yaml("{A: '1', B: '3', C: '4'}"));
         assert_eq!(app["ports"], yaml("['8080:80', '9090:90']"));
-        assert_eq!(app["depends_on"], yaml("{db: null, cache: {condition: service_healthy}}"));
-        assert_eq!(app["volumes"], yaml("[{type: bind, source: ./two, target: /data}, 'cache:/cache']"));
+        assert_eq!(
+            app["depends_on"],
+            yaml("{db: null, cache: {condition: service_healthy}}")
+        );
+        assert_eq!(
+            app["volumes"],
+            yaml("[{type: bind, source: ./two, target: /data}, 'cache:/cache']")
+        );
         assert_eq!(app["healthcheck"], yaml("{test: [CMD, b], interval: 5s}"));
         assert_eq!(base["services"]["cache"]["image"], Value::from("redis"));
-        assert_eq!(base["networks"]["back"], yaml("{driver: bridge, internal: true}"));
+        assert_eq!(
+            base["networks"]["back"],
+            yaml("{driver: bridge, internal: true}")
+        );
     }
 }

@@ -114,7 +114,10 @@ impl Ctx<'_> {
     }
 
     fn var(&self, name: &str) -> Option<String> {
-        self.env.get(name).or_else(|| self.dotenv.get(name)).cloned()
+        self.env
+            .get(name)
+            .or_else(|| self.dotenv.get(name))
+            .cloned()
     }
 
     fn ignore(&mut self, path: String) {
@@ -126,8 +129,12 @@ fn load_with(files: &[PathBuf], service: &str, env: BTreeMap<String, String>) ->
     let Some(first) = files.first() else {
         bail!("--service needs a --compose-file");
     };
-    let first_abs = std::path::absolute(first).with_context(|| format!("cannot resolve {}", first.display()))?;
-    let dir = first_abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let first_abs = std::path::absolute(first)
+        .with_context(|| format!("cannot resolve {}", first.display()))?;
+    let dir = first_abs
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
     let dotenv_path = dir.join(".env");
     let dotenv: BTreeMap<String, String> = if dotenv_path.is_file() {
         interpolate::read_env_file(&dotenv_path, &|n| env.get(n).cloned())?
@@ -138,7 +145,11 @@ fn load_with(files: &[PathBuf], service: &str, env: BTreeMap<String, String>) ->
         BTreeMap::new()
     };
     let mut ctx = Ctx {
-        files: files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" + "),
+        files: files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         dir: dir.clone(),
         env: &env,
         dotenv,
@@ -147,14 +158,18 @@ fn load_with(files: &[PathBuf], service: &str, env: BTreeMap<String, String>) ->
     let mut unset = BTreeSet::new();
     let mut merged: Option<Value> = None;
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read compose file {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read compose file {}", file.display()))?;
         let mut value: Value = serde_yaml_ng::from_str(&text)
             .map_err(|e| anyhow!("{}: not a valid compose file: {e}", file.display()))?;
         value
             .apply_merge()
             .map_err(|e| anyhow!("{}: bad YAML merge key: {e}", file.display()))?;
         if !matches!(value, Value::Mapping(_)) {
-            bail!("{}: expected a mapping with `services:` at the top", file.display());
+            bail!(
+                "{}: expected a mapping with `services:` at the top",
+                file.display()
+            );
         }
         let lookup = |n: &str| ctx.var(n);
         interpolate_all(&mut value, "", &lookup, &mut unset)
@@ -175,25 +190,37 @@ fn load_with(files: &[PathBuf], service: &str, env: BTreeMap<String, String>) ->
     };
     for (k, _) in &top {
         let k = scalar(k);
-        if !["services", "networks", "volumes", "name", "version"].contains(&k.as_str()) && !k.starts_with("x-") {
+        if !["services", "networks", "volumes", "name", "version"].contains(&k.as_str())
+            && !k.starts_with("x-")
+        {
             ctx.ignore(k);
         }
     }
     let name = match top.get("name") {
         Some(n) => scalar(n),
-        None => ctx
-            .var("COMPOSE_PROJECT_NAME")
-            .unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+        None => ctx.var("COMPOSE_PROJECT_NAME").unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }),
     };
     let name = project_name(&name);
     let services = match top.get("services") {
         Some(Value::Mapping(m)) => m.clone(),
-        Some(_) => return Err(ctx.err("services", "expected a mapping of service names to definitions")),
+        Some(_) => {
+            return Err(ctx.err(
+                "services",
+                "expected a mapping of service names to definitions",
+            ))
+        }
         None => return Err(ctx.err("services", "missing: the file defines no services")),
     };
     if services.get(service).is_none() {
         let names: Vec<String> = services.keys().map(scalar).collect();
-        return Err(ctx.err("services", format!("no service {service:?} (it has: {})", names.join(", "))));
+        return Err(ctx.err(
+            "services",
+            format!("no service {service:?} (it has: {})", names.join(", ")),
+        ));
     }
     let order = start_order(&services, service, &ctx)?;
     let mut parsed = Vec::new();
@@ -228,7 +255,9 @@ fn load_with(files: &[PathBuf], service: &str, env: BTreeMap<String, String>) ->
             networks.push(resource("networks", key, def, &mut ctx)?);
         }
         for m in &svc.run.mounts {
-            let (MountKind::Volume, Some(src)) = (m.kind, &m.source) else { continue };
+            let (MountKind::Volume, Some(src)) = (m.kind, &m.source) else {
+                continue;
+            };
             if volumes.iter().any(|v: &Resource| &v.key == src) {
                 continue;
             }
@@ -290,7 +319,11 @@ fn interpolate_all(
         }
         Value::Mapping(m) => {
             for (k, item) in m.iter_mut() {
-                let p = if path.is_empty() { scalar(k) } else { format!("{path}.{}", scalar(k)) };
+                let p = if path.is_empty() {
+                    scalar(k)
+                } else {
+                    format!("{path}.{}", scalar(k))
+                };
                 interpolate_all(item, &p, vars, unset)?;
             }
         }
@@ -302,9 +335,16 @@ fn interpolate_all(
 
 /// The names `depends_on` lists, with their conditions; an optional
 /// (`required: false`) dependency the file lacks is left out.
-fn depends_on(name: &str, svc: &Value, services: &Mapping, ctx: &Ctx<'_>) -> Result<Vec<(String, Condition)>> {
+fn depends_on(
+    name: &str,
+    svc: &Value,
+    services: &Mapping,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<(String, Condition)>> {
     let path = format!("services.{name}.depends_on");
-    let Some(deps) = svc.get("depends_on") else { return Ok(Vec::new()) };
+    let Some(deps) = svc.get("depends_on") else {
+        return Ok(Vec::new());
+    };
     let Value::Mapping(deps) = deps else {
         return Err(ctx.err(&path, "expected a list of service names or a mapping"));
     };
@@ -328,7 +368,12 @@ fn depends_on(name: &str, svc: &Value, services: &Mapping, ctx: &Ctx<'_>) -> Res
                 let required = !matches!(m.get("required"), Some(Value::Bool(false)));
                 (condition, required)
             }
-            _ => return Err(ctx.err(&format!("{path}.{dep}"), "expected a mapping with condition")),
+            _ => {
+                return Err(ctx.err(
+                    &format!("{path}.{dep}"),
+                    "expected a mapping with condition",
+                ))
+            }
         };
         if services.get(dep.as_str()).is_none() {
             if required {
@@ -358,7 +403,11 @@ fn start_order(services: &Mapping, target: &str, ctx: &Ctx<'_>) -> Result<Vec<St
         if let Some(at) = stack.iter().position(|s| s == name) {
             let mut cycle = stack[at..].to_vec();
             cycle.push(name.to_string());
-            bail!("{}: services depend on each other in a cycle: {}", ctx.files, cycle.join(" -> "));
+            bail!(
+                "{}: services depend on each other in a cycle: {}",
+                ctx.files,
+                cycle.join(" -> ")
+            );
         }
         stack.push(name.to_string());
         for (dep, _) in depends_on(name, &services[name], services, ctx)? {
@@ -370,14 +419,36 @@ fn start_order(services: &Mapping, target: &str, ctx: &Ctx<'_>) -> Result<Vec<St
         Ok(())
     }
     let mut out = Vec::new();
-    visit(target, services, ctx, &mut Vec::new(), &mut BTreeSet::new(), &mut out)?;
+    visit(
+        target,
+        services,
+        ctx,
+        &mut Vec::new(),
+        &mut BTreeSet::new(),
+        &mut out,
+    )?;
     Ok(out)
 }
 
 /// Keys of a service slim acts on; the others are reported as ignored.
 const SERVICE_KEYS: &[&str] = &[
-    "image", "environment", "env_file", "volumes", "tmpfs", "networks", "command", "entrypoint", "user",
-    "working_dir", "hostname", "extra_hosts", "labels", "ports", "expose", "depends_on", "healthcheck",
+    "image",
+    "environment",
+    "env_file",
+    "volumes",
+    "tmpfs",
+    "networks",
+    "command",
+    "entrypoint",
+    "user",
+    "working_dir",
+    "hostname",
+    "extra_hosts",
+    "labels",
+    "ports",
+    "expose",
+    "depends_on",
+    "healthcheck",
 ];
 
 fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> Result<Service> {
@@ -395,7 +466,9 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
     let string = |k: &str, ctx: &Ctx<'_>| -> Result<Option<String>> {
         match m.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Mapping(_) | Value::Sequence(_)) => Err(ctx.err(&path(k), "expected a string")),
+            Some(Value::Mapping(_) | Value::Sequence(_)) => {
+                Err(ctx.err(&path(k), "expected a string"))
+            }
             Some(s) => Ok(Some(scalar(s))),
         }
     };
@@ -407,7 +480,9 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
         for (i, f) in files.iter().enumerate() {
             let (file, required) = match f {
                 Value::Mapping(fm) => (
-                    fm.get("path").map(scalar).ok_or_else(|| ctx.err(&format!("{}[{i}]", path("env_file")), "missing path"))?,
+                    fm.get("path").map(scalar).ok_or_else(|| {
+                        ctx.err(&format!("{}[{i}]", path("env_file")), "missing path")
+                    })?,
                     !matches!(fm.get("required"), Some(Value::Bool(false))),
                 ),
                 other => (scalar(other), true),
@@ -434,7 +509,9 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
                     // A bare name takes its value from slim's environment.
                     Value::Null => ctx.var(&k),
                     Value::Mapping(_) | Value::Sequence(_) => {
-                        return Err(ctx.err(&format!("{}.{k}", path("environment")), "expected a string"))
+                        return Err(
+                            ctx.err(&format!("{}.{k}", path("environment")), "expected a string")
+                        )
                     }
                     v => Some(scalar(v)),
                 };
@@ -443,12 +520,19 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
                 }
             }
         }
-        Some(_) => return Err(ctx.err(&path("environment"), "expected a mapping or a list of KEY=VALUE")),
+        Some(_) => {
+            return Err(ctx.err(
+                &path("environment"),
+                "expected a mapping or a list of KEY=VALUE",
+            ))
+        }
     }
     let labels = match m.get("labels") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Mapping(l)) => l.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
-        Some(_) => return Err(ctx.err(&path("labels"), "expected a mapping or a list of KEY=VALUE")),
+        Some(_) => {
+            return Err(ctx.err(&path("labels"), "expected a mapping or a list of KEY=VALUE"))
+        }
     };
     let mut mounts = Vec::new();
     if let Some(vols) = m.get("volumes") {
@@ -463,7 +547,12 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
         for item in t {
             let s = scalar(item);
             let target = s.split(':').next().unwrap_or_default().to_string();
-            mounts.push(Mount { kind: MountKind::Tmpfs, source: None, target, read_only: false });
+            mounts.push(Mount {
+                kind: MountKind::Tmpfs,
+                source: None,
+                target,
+                read_only: false,
+            });
         }
     }
     let extra_hosts = match m.get("extra_hosts") {
@@ -479,8 +568,16 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
                 }
             })
             .collect(),
-        Some(Value::Mapping(h)) => h.iter().map(|(k, v)| format!("{}:{}", scalar(k), scalar(v))).collect(),
-        Some(_) => return Err(ctx.err(&path("extra_hosts"), "expected a list of HOST:IP or a mapping")),
+        Some(Value::Mapping(h)) => h
+            .iter()
+            .map(|(k, v)| format!("{}:{}", scalar(k), scalar(v)))
+            .collect(),
+        Some(_) => {
+            return Err(ctx.err(
+                &path("extra_hosts"),
+                "expected a list of HOST:IP or a mapping",
+            ))
+        }
     };
     let networks = match m.get("networks") {
         None | Some(Value::Null) => vec![("default".to_string(), Vec::new())],
@@ -500,7 +597,11 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
                         match s.get("aliases") {
                             None | Some(Value::Null) => Vec::new(),
                             Some(Value::Sequence(a)) => a.iter().map(scalar).collect(),
-                            Some(_) => return Err(ctx.err(&format!("{np}.aliases"), "expected a list of names")),
+                            Some(_) => {
+                                return Err(
+                                    ctx.err(&format!("{np}.aliases"), "expected a list of names")
+                                )
+                            }
                         }
                     }
                     _ => return Err(ctx.err(&np, "expected a mapping")),
@@ -509,7 +610,12 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
             }
             out
         }
-        Some(_) => return Err(ctx.err(&path("networks"), "expected a list of network names or a mapping")),
+        Some(_) => {
+            return Err(ctx.err(
+                &path("networks"),
+                "expected a list of network names or a mapping",
+            ))
+        }
     };
     if is_target {
         // The probe container joins one network (RunOptions has one).
@@ -531,7 +637,9 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
             continue;
         }
         for (i, p) in list.iter().enumerate() {
-            for port in container_ports(p).map_err(|e| ctx.err(&format!("{}[{i}]", path(key)), e))? {
+            for port in
+                container_ports(p).map_err(|e| ctx.err(&format!("{}[{i}]", path(key)), e))?
+            {
                 if !ports.contains(&port) {
                     ports.push(port);
                 }
@@ -574,9 +682,12 @@ fn command(v: Option<&Value>, path: &str, ctx: &Ctx<'_>) -> Result<Option<Vec<St
         Some(Value::Mapping(_)) => Err(ctx.err(path, "expected a string or a list")),
         Some(s) => {
             let s = scalar(s);
-            shlex::split(&s)
-                .map(Some)
-                .ok_or_else(|| ctx.err(path, format!("cannot split {s:?} into words (unbalanced quotes?)")))
+            shlex::split(&s).map(Some).ok_or_else(|| {
+                ctx.err(
+                    path,
+                    format!("cannot split {s:?} into words (unbalanced quotes?)"),
+                )
+            })
         }
     }
 }
@@ -614,15 +725,27 @@ fn mount(v: &Value, path: &str, ctx: &mut Ctx<'_>) -> Result<Mount> {
         Value::String(s) => {
             let parts: Vec<&str> = s.split(':').collect();
             match parts.as_slice() {
-                [dst] => Mount { kind: MountKind::Volume, source: None, target: dst.to_string(), read_only: false },
+                [dst] => Mount {
+                    kind: MountKind::Volume,
+                    source: None,
+                    target: dst.to_string(),
+                    read_only: false,
+                },
                 [src, dst, rest @ ..] if rest.len() <= 1 => {
                     let kind = source_kind(src);
-                    let read_only = rest.first().is_some_and(|mode| mode.split(',').any(|o| o == "ro"));
+                    let read_only = rest
+                        .first()
+                        .is_some_and(|mode| mode.split(',').any(|o| o == "ro"));
                     let source = match kind {
                         MountKind::Bind => host_path(src),
                         _ => src.to_string(),
                     };
-                    Mount { kind, source: Some(source), target: dst.to_string(), read_only }
+                    Mount {
+                        kind,
+                        source: Some(source),
+                        target: dst.to_string(),
+                        read_only,
+                    }
                 }
                 _ => return Err(ctx.err(path, format!("{s:?} is not SRC:DST[:MODE] or DST"))),
             }
@@ -634,13 +757,21 @@ fn mount(v: &Value, path: &str, ctx: &mut Ctx<'_>) -> Result<Mount> {
                     ctx.ignore(format!("{path}.{k}"));
                 }
             }
-            let target = lm.get("target").map(scalar).ok_or_else(|| ctx.err(path, "missing target"))?;
+            let target = lm
+                .get("target")
+                .map(scalar)
+                .ok_or_else(|| ctx.err(path, "missing target"))?;
             let source = lm.get("source").map(scalar).filter(|s| !s.is_empty());
             let kind = match lm.get("type").map(scalar).as_deref() {
                 Some("bind") => MountKind::Bind,
                 Some("volume") | None => MountKind::Volume,
                 Some("tmpfs") => MountKind::Tmpfs,
-                Some(other) => return Err(ctx.err(&format!("{path}.type"), format!("{other:?} is not bind, volume or tmpfs"))),
+                Some(other) => {
+                    return Err(ctx.err(
+                        &format!("{path}.type"),
+                        format!("{other:?} is not bind, volume or tmpfs"),
+                    ))
+                }
             };
             if kind == MountKind::Bind && source.is_none() {
                 return Err(ctx.err(path, "a bind mount needs a source"));
@@ -650,12 +781,20 @@ fn mount(v: &Value, path: &str, ctx: &mut Ctx<'_>) -> Result<Mount> {
                 MountKind::Tmpfs => None,
                 MountKind::Volume => source,
             };
-            Mount { kind, source, target, read_only: matches!(lm.get("read_only"), Some(Value::Bool(true))) }
+            Mount {
+                kind,
+                source,
+                target,
+                read_only: matches!(lm.get("read_only"), Some(Value::Bool(true))),
+            }
         }
         _ => return Err(ctx.err(path, "expected SRC:DST[:MODE] or a mapping")),
     };
     if !m.target.starts_with('/') {
-        return Err(ctx.err(path, format!("the container path {:?} is not absolute", m.target)));
+        return Err(ctx.err(
+            path,
+            format!("the container path {:?} is not absolute", m.target),
+        ));
     }
     Ok(m)
 }
@@ -670,7 +809,9 @@ fn container_ports(v: &Value) -> std::result::Result<Vec<u16>, String> {
         },
         Value::Mapping(m) => (
             m.get("target").map(scalar).ok_or("missing target")?,
-            m.get("protocol").map(scalar).unwrap_or_else(|| "tcp".into()),
+            m.get("protocol")
+                .map(scalar)
+                .unwrap_or_else(|| "tcp".into()),
         ),
         _ => return Err("expected a port, HOST:CONTAINER or a mapping".into()),
     };
@@ -680,7 +821,10 @@ fn container_ports(v: &Value) -> std::result::Result<Vec<u16>, String> {
     let container = spec.rsplit(':').next().unwrap_or_default();
     let bad = || format!("{spec:?} does not end in a container port (or range)");
     let (lo, hi) = match container.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = container.parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -697,11 +841,23 @@ fn healthcheck(v: &Value, path: &str, ctx: &mut Ctx<'_>) -> Result<Option<Health
         return Err(ctx.err(path, "expected a mapping"));
     };
     if matches!(h.get("disable"), Some(Value::Bool(true))) {
-        return Ok(Some(Healthcheck { test: vec!["NONE".into()], ..Default::default() }));
+        return Ok(Some(Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
     }
     for (k, _) in h {
         let k = scalar(k);
-        if !["test", "interval", "timeout", "retries", "start_period", "disable"].contains(&k.as_str()) {
+        if ![
+            "test",
+            "interval",
+            "timeout",
+            "retries",
+            "start_period",
+            "disable",
+        ]
+        .contains(&k.as_str())
+        {
             ctx.ignore(format!("{path}.{k}"));
         }
     }
@@ -709,23 +865,37 @@ fn healthcheck(v: &Value, path: &str, ctx: &mut Ctx<'_>) -> Result<Option<Health
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Sequence(t)) => {
             let t: Vec<String> = t.iter().map(scalar).collect();
-            if !matches!(t.first().map(String::as_str), Some("CMD" | "CMD-SHELL" | "NONE")) {
-                return Err(ctx.err(&format!("{path}.test"), "a list must start with CMD, CMD-SHELL or NONE"));
+            if !matches!(
+                t.first().map(String::as_str),
+                Some("CMD" | "CMD-SHELL" | "NONE")
+            ) {
+                return Err(ctx.err(
+                    &format!("{path}.test"),
+                    "a list must start with CMD, CMD-SHELL or NONE",
+                ));
             }
             t
         }
-        Some(Value::Mapping(_)) => return Err(ctx.err(&format!("{path}.test"), "expected a string or a list")),
+        Some(Value::Mapping(_)) => {
+            return Err(ctx.err(&format!("{path}.test"), "expected a string or a list"))
+        }
         Some(s) => vec!["CMD-SHELL".into(), scalar(s)],
     };
     let duration = |k: &str| -> Result<Option<Duration>> {
         match h.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(d) => parse_duration(&scalar(d)).map(Some).map_err(|e| ctx.err(&format!("{path}.{k}"), e)),
+            Some(d) => parse_duration(&scalar(d))
+                .map(Some)
+                .map_err(|e| ctx.err(&format!("{path}.{k}"), e)),
         }
     };
     let retries = match h.get("retries") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| ctx.err(&format!("{path}.retries"), "expected a count"))?),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| ctx.err(&format!("{path}.retries"), "expected a count"))?,
+        ),
         Some(_) => return Err(ctx.err(&format!("{path}.retries"), "expected a count")),
     };
     Ok(Some(Healthcheck {
@@ -747,13 +917,17 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return Err(bad());
         }
         let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -775,7 +949,13 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 /// A top-level network or volume.
 fn resource(kind: &str, key: &str, def: Option<&Value>, ctx: &mut Ctx<'_>) -> Result<Resource> {
     let path = format!("{kind}.{key}");
-    let mut r = Resource { key: key.to_string(), external: None, driver: None, internal: false, labels: BTreeMap::new() };
+    let mut r = Resource {
+        key: key.to_string(),
+        external: None,
+        driver: None,
+        internal: false,
+        labels: BTreeMap::new(),
+    };
     let m = match def {
         None | Some(Value::Null) => return Ok(r),
         Some(Value::Mapping(m)) => m,
@@ -826,9 +1006,20 @@ mod tests {
         dir
     }
 
-    fn load_in(dir: &tempfile::TempDir, names: &[&str], service: &str, env: &[(&str, &str)]) -> Result<Project> {
+    fn load_in(
+        dir: &tempfile::TempDir,
+        names: &[&str],
+        service: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Project> {
         let files: Vec<PathBuf> = names.iter().map(|n| dir.path().join(n)).collect();
-        load_with(&files, service, env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        load_with(
+            &files,
+            service,
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn env_of(s: &Service) -> BTreeMap<String, String> {
@@ -888,19 +1079,56 @@ secrets: {token: {file: t}}
         assert_eq!(env["GREETING"], "hi");
         assert_eq!(env["FROM_DOTENV"], "from-dotenv");
         assert_eq!(env["FROM_SLIM"], "slim");
-        assert_eq!(app.run.cmd.as_deref(), Some(&["python3".to_string(), "app.py".into(), "--port".into(), "8080".into()][..]));
+        assert_eq!(
+            app.run.cmd.as_deref(),
+            Some(
+                &[
+                    "python3".to_string(),
+                    "app.py".into(),
+                    "--port".into(),
+                    "8080".into()
+                ][..]
+            )
+        );
         assert_eq!(app.ports, [8080, 9100, 9101], "container TCP ports only");
         let conf = dir.path().join("conf").display().to_string();
         assert_eq!(
             app.run.mounts,
             [
-                Mount { kind: MountKind::Bind, source: Some(conf), target: "/etc/app".into(), read_only: true },
-                Mount { kind: MountKind::Volume, source: Some("data".into()), target: "/data".into(), read_only: false },
-                Mount { kind: MountKind::Volume, source: None, target: "/cache".into(), read_only: false },
+                Mount {
+                    kind: MountKind::Bind,
+                    source: Some(conf),
+                    target: "/etc/app".into(),
+                    read_only: true
+                },
+                Mount {
+                    kind: MountKind::Volume,
+                    source: Some("data".into()),
+                    target: "/data".into(),
+                    read_only: false
+                },
+                Mount {
+                    kind: MountKind::Volume,
+                    source: None,
+                    target: "/cache".into(),
+                    read_only: false
+                },
             ]
         );
-        assert_eq!(app.networks, [("front".to_string(), vec![]), ("back".to_string(), vec!["api".to_string()])]);
-        assert_eq!(app.depends_on, [("db".to_string(), Condition::ServiceHealthy), ("cache".to_string(), Condition::ServiceStarted)]);
+        assert_eq!(
+            app.networks,
+            [
+                ("front".to_string(), vec![]),
+                ("back".to_string(), vec!["api".to_string()])
+            ]
+        );
+        assert_eq!(
+            app.depends_on,
+            [
+                ("db".to_string(), Condition::ServiceHealthy),
+                ("cache".to_string(), Condition::ServiceStarted)
+            ]
+        );
         // db before cache (cache depends on db), the unused service left out.
         let order: Vec<&str> = p.dependencies.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(order, ["db", "cache"]);
@@ -909,8 +1137,17 @@ secrets: {token: {file: t}}
         assert_eq!(hc.test, ["CMD-SHELL", "pg_isready"]);
         assert_eq!(hc.interval, Some(Duration::from_secs(90)));
         assert_eq!(hc.retries, Some(5));
-        assert_eq!(p.networks.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(), ["back", "front"]);
-        assert_eq!(p.volumes.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(), ["data"]);
+        assert_eq!(
+            p.networks
+                .iter()
+                .map(|n| n.key.as_str())
+                .collect::<Vec<_>>(),
+            ["back", "front"]
+        );
+        assert_eq!(
+            p.volumes.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(),
+            ["data"]
+        );
         assert_eq!(
             p.ignored,
             [
@@ -929,12 +1166,22 @@ secrets: {token: {file: t}}
     #[test]
     fn later_files_override_earlier_ones() {
         let over = "services:\n  app:\n    image: app:2\n    environment: [EXTRA=1]\n    command: [serve]\n";
-        let dir = project_dir(&[("compose.yml", APP), ("app.env", ""), ("override.yml", over)]);
+        let dir = project_dir(&[
+            ("compose.yml", APP),
+            ("app.env", ""),
+            ("override.yml", over),
+        ]);
         let p = load_in(&dir, &["compose.yml", "override.yml"], "app", &[]).unwrap();
         assert_eq!(p.target.image.as_deref(), Some("app:2"));
-        assert_eq!(p.target.run.cmd.as_deref(), Some(&["serve".to_string()][..]));
+        assert_eq!(
+            p.target.run.cmd.as_deref(),
+            Some(&["serve".to_string()][..])
+        );
         let env = env_of(&p.target);
-        assert_eq!((env["EXTRA"].as_str(), env["DATABASE_HOST"].as_str()), ("1", "db"));
+        assert_eq!(
+            (env["EXTRA"].as_str(), env["DATABASE_HOST"].as_str()),
+            ("1", "db")
+        );
         // Unset in slim's environment and .env: left out, as compose does.
         assert!(!env.contains_key("FROM_SLIM"));
         assert_eq!(p.unset, ["DOTENV_VAR"]);
@@ -945,10 +1192,21 @@ secrets: {token: {file: t}}
     fn project_name_comes_from_the_environment_or_the_directory() {
         let text = "services:\n  app: {image: a}\n";
         let dir = project_dir(&[("compose.yml", text)]);
-        let p = load_in(&dir, &["compose.yml"], "app", &[("COMPOSE_PROJECT_NAME", "My.Proj")]).unwrap();
+        let p = load_in(
+            &dir,
+            &["compose.yml"],
+            "app",
+            &[("COMPOSE_PROJECT_NAME", "My.Proj")],
+        )
+        .unwrap();
         assert_eq!(p.name, "myproj");
         let p = load_in(&dir, &["compose.yml"], "app", &[]).unwrap();
-        assert!(p.name.starts_with(|c: char| c.is_ascii_alphanumeric()) && p.name == p.name.to_lowercase(), "{}", p.name);
+        assert!(
+            p.name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && p.name == p.name.to_lowercase(),
+            "{}",
+            p.name
+        );
         assert_eq!(p.target.networks, [("default".to_string(), vec![])]);
         assert_eq!(p.networks[0].key, "default");
     }
@@ -957,8 +1215,14 @@ secrets: {token: {file: t}}
     fn a_cycle_is_one_line_naming_it() {
         let text = "services:\n  app: {image: a, depends_on: [b]}\n  b: {image: b, depends_on: [c]}\n  c: {image: c, depends_on: {app: {condition: service_started}}}\n";
         let dir = project_dir(&[("compose.yml", text)]);
-        let e = format!("{:#}", load_in(&dir, &["compose.yml"], "app", &[]).unwrap_err());
-        assert!(e.ends_with("services depend on each other in a cycle: app -> b -> c -> app"), "{e}");
+        let e = format!(
+            "{:#}",
+            load_in(&dir, &["compose.yml"], "app", &[]).unwrap_err()
+        );
+        assert!(
+            e.ends_with("services depend on each other in a cycle: app -> b -> c -> app"),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
     }
 
@@ -981,7 +1245,10 @@ secrets: {token: {file: t}}
         ];
         for (text, want) in cases {
             let dir = project_dir(&[("compose.yml", text)]);
-            let e = format!("{:#}", load_in(&dir, &["compose.yml"], "app", &[]).unwrap_err());
+            let e = format!(
+                "{:#}",
+                load_in(&dir, &["compose.yml"], "app", &[]).unwrap_err()
+            );
             assert!(e.contains(want), "{text:?}: {e}");
             assert!(e.contains("compose.yml"), "{text:?}: no file in {e}");
             assert!(!e.contains('\n'), "{text:?}: {e}");

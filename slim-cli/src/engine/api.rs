@@ -87,7 +87,10 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
 }
 
 /// Networks with `label`, with their labels.
-async fn labelled_networks(docker: &Docker, label: &str) -> Result<Vec<(String, HashMap<String, String>)>> {
+async fn labelled_networks(
+    docker: &Docker,
+    label: &str,
+) -> Result<Vec<(String, HashMap<String, String>)>> {
     let filters = HashMap::from([("label", vec![label])]);
     let list = docker
         .list_networks(Some(bollard::network::ListNetworksOptions { filters }))
@@ -100,7 +103,10 @@ async fn labelled_networks(docker: &Docker, label: &str) -> Result<Vec<(String, 
 }
 
 /// Volumes with `label`, with their labels.
-async fn labelled_volumes(docker: &Docker, label: &str) -> Result<Vec<(String, HashMap<String, String>)>> {
+async fn labelled_volumes(
+    docker: &Docker,
+    label: &str,
+) -> Result<Vec<(String, HashMap<String, String>)>> {
     let filters = HashMap::from([("label", vec![label])]);
     let list = docker
         .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
@@ -120,15 +126,29 @@ async fn labelled_volumes(docker: &Docker, label: &str) -> Result<Vec<(String, H
 pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
     use bollard::network::{DisconnectNetworkOptions, InspectNetworkOptions};
     let gone = |e: &bollard::errors::Error| {
-        matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+        matches!(
+            e,
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }
+        )
     };
-    match docker.inspect_network(name, None::<InspectNetworkOptions<String>>).await {
+    match docker
+        .inspect_network(name, None::<InspectNetworkOptions<String>>)
+        .await
+    {
         Ok(info) => {
             for id in info.containers.unwrap_or_default().into_keys() {
-                let opts = DisconnectNetworkOptions { container: id, force: true };
+                let opts = DisconnectNetworkOptions {
+                    container: id,
+                    force: true,
+                };
                 if let Err(e) = docker.disconnect_network(name, opts).await {
                     if !gone(&e) {
-                        return Err(e).with_context(|| format!("cannot disconnect a container from network {name}"));
+                        return Err(e).with_context(|| {
+                            format!("cannot disconnect a container from network {name}")
+                        });
                     }
                 }
             }
@@ -145,10 +165,16 @@ pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
 /// Removes a volume slim created; a missing one counts as removed.
 pub async fn remove_volume(docker: &Docker, name: &str) -> Result<()> {
     match docker
-        .remove_volume(name, Some(bollard::volume::RemoveVolumeOptions { force: true }))
+        .remove_volume(
+            name,
+            Some(bollard::volume::RemoveVolumeOptions { force: true }),
+        )
         .await
     {
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) | Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })
+        | Ok(()) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove volume {name}")),
     }
 }
@@ -459,7 +485,11 @@ pub fn apply_run_options(run: &super::RunOptions, config: &mut Config<String>) {
     }
     if let Some(e) = &run.entrypoint {
         // The Engine API resets the image's entrypoint with [""].
-        config.entrypoint = Some(if e.is_empty() { vec![String::new()] } else { e.clone() });
+        config.entrypoint = Some(if e.is_empty() {
+            vec![String::new()]
+        } else {
+            e.clone()
+        });
     }
     config.user = run.user.clone().or(config.user.take());
     config.working_dir = run.workdir.clone().or(config.working_dir.take());
@@ -488,12 +518,11 @@ pub fn apply_run_options(run: &super::RunOptions, config: &mut Config<String>) {
                         super::MountKind::Tmpfs => MountTypeEnum::TMPFS,
                     }),
                     read_only: Some(m.read_only),
-                    volume_options: (m.kind == super::MountKind::Volume && m.source.is_none()).then(|| {
-                        bollard::models::MountVolumeOptions {
+                    volume_options: (m.kind == super::MountKind::Volume && m.source.is_none())
+                        .then(|| bollard::models::MountVolumeOptions {
                             labels: Some(slim_labels.clone()),
                             ..Default::default()
-                        }
-                    }),
+                        }),
                     ..Default::default()
                 })
                 .collect(),
