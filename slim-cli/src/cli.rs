@@ -137,8 +137,10 @@ pub struct EngineArgs {
 pub struct BuildArgs {
     /// The image to minify (it is never modified): REF or docker-daemon:REF
     /// (in the engine), docker://REF (a registry), oci:DIR[:TAG],
-    /// docker-archive:FILE.
-    pub image: ImageName,
+    /// docker-archive:FILE. With --service, it replaces the service's image
+    /// (which is used when SOURCE is left out).
+    #[arg(value_name = "SOURCE", required_unless_present = "service")]
+    pub image: Option<ImageName>,
     /// Tag of the minimal image written to the engine.
     #[arg(long, value_parser = parse_tag)]
     pub tag: String,
@@ -280,8 +282,9 @@ fn parse_http_probe(s: &str) -> Result<String, String> {
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
     /// The image to probe (it is never modified), with the transports of
-    /// `slim build`.
-    pub image: ImageName,
+    /// `slim build`; with --service, the service's image when left out.
+    #[arg(value_name = "SOURCE", required_unless_present = "service")]
+    pub image: Option<ImageName>,
     /// Directory for report.json and seccomp.json (created if missing).
     #[arg(long, value_name = "DIR")]
     pub artifacts: PathBuf,
@@ -346,6 +349,8 @@ pub struct ProbeArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub run: crate::run_args::RunArgs,
+    #[command(flatten)]
+    pub compose: crate::compose::ComposeArgs,
 }
 
 impl ProbeArgs {

@@ -15,6 +15,7 @@ use std::{
 use serde_json::Value;
 
 pub mod run_env;
+pub mod compose;
 
 /// Whether the end-to-end prerequisites are here. Prints why not and returns
 /// false (skip), or panics when `SLIM_E2E=require`.

@@ -58,7 +58,8 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     let started = Instant::now();
     // parse_tag took any docker-daemon: prefix off.
     let tag = args.tag.as_str();
-    let names_source = |name: &ImageName| match (name, &args.image) {
+    let source_name = args.probe.compose.source(args.image.as_ref())?;
+    let names_source = |name: &ImageName| match (name, &source_name) {
         (ImageName::Daemon(out), ImageName::Daemon(src)) => canonical(out) == canonical(src),
         (out, src) => out == src,
     };
@@ -86,7 +87,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
         None => None,
     };
     let (engine, mut source) =
-        super::profile::open(&args.engine, &args.image, cleanup, steps).await?;
+        super::profile::open(&args.engine, &source_name, cleanup, steps).await?;
     let Probed { mut report, .. } = super::profile::probe_image(
         &engine,
         "build",
@@ -383,16 +384,20 @@ async fn verify(
         trace: false,
         seccomp: Some(profile),
     };
-    let outcome = session::run(
+    // The same surroundings as the probe run, started again.
+    let project = args.probe.compose.load()?;
+    let (mut plan, mut ports) = (args.probe.plan()?, ports.to_vec());
+    let up = crate::surroundings::prepare(
         engine,
-        tag,
-        ports,
-        &args.probe.plan()?,
-        &opts,
+        project.as_ref(),
+        &mut plan,
+        &mut ports,
         cleanup,
         steps,
     )
     .await?;
+    let outcome = session::run(engine, tag, &ports, &plan, &opts, cleanup, steps).await;
+    let outcome = crate::surroundings::finish(engine, up, outcome).await?;
     for (before, after) in original.probes.iter().zip(&outcome.probes) {
         if before.code != after.code {
             bail!(

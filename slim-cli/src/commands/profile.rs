@@ -12,6 +12,7 @@ use crate::{
     report::{self, ContainerSummary, ImageRef, Report, SeccompSummary},
     seccomp,
     session::{self, Cleanup, Options},
+    surroundings,
 };
 
 pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
@@ -29,7 +30,8 @@ async fn profile(args: &ProfileArgs, cleanup: &Cleanup, steps: &mut Steps) -> Re
     let started = Instant::now();
     // Env files and bind sources are checked before anything starts.
     args.probe.plan()?;
-    let (engine, mut source) = open(&args.engine, &args.image, cleanup, steps).await?;
+    let source_name = args.probe.compose.source(args.image.as_ref())?;
+    let (engine, mut source) = open(&args.engine, &source_name, cleanup, steps).await?;
     let mut report = probe_image(
         &engine,
         "profile",
@@ -75,7 +77,7 @@ pub async fn open(
     let reaped = engine::api::reap_leftovers(&engine).await?;
     if !reaped.is_empty() {
         eprintln!(
-            "slim: warning: removed {} container(s) left by slim runs that died: {}",
+            "slim: warning: removed {} container(s), network(s) or volume(s) left by slim runs that died: {}",
             reaped.len(),
             reaped.join(", ")
         );
@@ -110,21 +112,24 @@ pub async fn probe_image(
         );
     }
     let run_as = source.runnable(engine, cleanup).await?;
-    let plan = args.plan()?;
     let opts = Options {
         trace: true,
         seccomp: None,
     };
-    let outcome = session::run(
+    // Compose: the service's dependencies around the run, removed after it.
+    let project = load_compose(args)?;
+    let (mut plan, mut ports) = (args.plan()?, source.meta.tcp_ports());
+    let up = surroundings::prepare(
         engine,
-        &run_as,
-        &source.meta.tcp_ports(),
-        &plan,
-        &opts,
+        project.as_ref(),
+        &mut plan,
+        &mut ports,
         cleanup,
         steps,
     )
     .await?;
+    let outcome = session::run(engine, &run_as, &ports, &plan, &opts, cleanup, steps).await;
+    let outcome = surroundings::finish(engine, up, outcome).await?;
     let trace = outcome.trace.context("the session returned no trace")?;
 
     steps.step("profile", "writing the report and the seccomp profile");
@@ -175,6 +180,7 @@ pub async fn probe_image(
         peak_rss_bytes: report::peak_rss_bytes(),
         run: None,
         secrets: plan.run.secret_values(),
+        compose: project.as_ref().map(report::ComposeSummary::of),
     };
     let mut report = report;
     let used: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
@@ -199,6 +205,32 @@ pub async fn probe_image(
         report,
         profile: json,
     })
+}
+
+/// The compose project of --compose-file/--service, if given; what it
+/// declares that slim ignores is one warning line (and in the report).
+pub fn load_compose(args: &ProbeArgs) -> Result<Option<crate::compose::Project>> {
+    let project = args.compose.load()?;
+    if let Some(p) = &project {
+        if !p.ignored.is_empty() && !args.quiet {
+            eprintln!(
+                "slim: warning: {}: slim ignores {}",
+                p.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                p.ignored.join(", ")
+            );
+        }
+        if !p.unset.is_empty() && !args.quiet {
+            eprintln!(
+                "slim: warning: variables not set, read as \"\": {}",
+                p.unset.join(", ")
+            );
+        }
+    }
+    Ok(project)
 }
 
 /// Draws the profile from the observed syscalls plus `by_rule` (syscalls

@@ -60,14 +60,143 @@ async fn labelled(docker: &Docker, label: &str) -> Result<Vec<bollard::models::C
         .context("cannot list containers")
 }
 
-/// Removes every container of one slim session (by its label).
+/// The labels of everything a session creates (containers, and the
+/// networks and volumes of compose surroundings).
+pub fn session_labels(session: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (SESSION_LABEL.to_string(), session.to_string()),
+        (PID_LABEL.to_string(), std::process::id().to_string()),
+        (PIDNS_LABEL.to_string(), own_pidns()),
+    ])
+}
+
+/// Removes every container of one slim session (by its label), then its
+/// networks and volumes.
 pub async fn remove_session(docker: &Docker, session: &str) -> Result<()> {
-    for c in labelled(docker, &format!("{SESSION_LABEL}={session}")).await? {
+    let label = format!("{SESSION_LABEL}={session}");
+    for c in labelled(docker, &label).await? {
         if let Some(id) = c.id {
             remove(docker, &id).await?;
         }
     }
+    for (name, _) in labelled_networks(docker, &label).await? {
+        remove_network(docker, &name).await?;
+    }
+    for (name, _) in labelled_volumes(docker, &label).await? {
+        remove_volume(docker, &name).await?;
+    }
     Ok(())
+}
+
+/// Networks with `label`, with their labels.
+async fn labelled_networks(
+    docker: &Docker,
+    label: &str,
+) -> Result<Vec<(String, HashMap<String, String>)>> {
+    let filters = HashMap::from([("label", vec![label])]);
+    let list = docker
+        .list_networks(Some(bollard::network::ListNetworksOptions { filters }))
+        .await
+        .context("cannot list networks")?;
+    Ok(list
+        .into_iter()
+        .filter_map(|n| Some((n.name?, n.labels.unwrap_or_default())))
+        .collect())
+}
+
+/// Volumes with `label`, with their labels.
+async fn labelled_volumes(
+    docker: &Docker,
+    label: &str,
+) -> Result<Vec<(String, HashMap<String, String>)>> {
+    let filters = HashMap::from([("label", vec![label])]);
+    let list = docker
+        .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
+        .await
+        .context("cannot list volumes")?;
+    Ok(list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.name, v.labels))
+        .collect())
+}
+
+/// Removes a network slim created; containers still attached (the probe
+/// container of a failed run, removed later) are disconnected first. A
+/// missing network counts as removed.
+pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
+    use bollard::network::{DisconnectNetworkOptions, InspectNetworkOptions};
+    let gone = |e: &bollard::errors::Error| {
+        matches!(
+            e,
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }
+        )
+    };
+    match docker
+        .inspect_network(name, None::<InspectNetworkOptions<String>>)
+        .await
+    {
+        Ok(info) => {
+            for id in info.containers.unwrap_or_default().into_keys() {
+                let opts = DisconnectNetworkOptions {
+                    container: id,
+                    force: true,
+                };
+                if let Err(e) = docker.disconnect_network(name, opts).await {
+                    if !gone(&e) {
+                        return Err(e).with_context(|| {
+                            format!("cannot disconnect a container from network {name}")
+                        });
+                    }
+                }
+            }
+        }
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect network {name}")),
+    }
+    match docker.remove_network(name).await {
+        Err(e) if !gone(&e) => Err(e).with_context(|| format!("cannot remove network {name}")),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a volume slim created; a missing one counts as removed.
+pub async fn remove_volume(docker: &Docker, name: &str) -> Result<()> {
+    match docker
+        .remove_volume(
+            name,
+            Some(bollard::volume::RemoveVolumeOptions { force: true }),
+        )
+        .await
+    {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })
+        | Ok(()) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove volume {name}")),
+    }
+}
+
+/// Whether a dead slim run made what carries `labels` (its pid is gone
+/// from this pid namespace).
+fn left_by_dead_run(labels: &HashMap<String, String>, pidns: &str) -> bool {
+    if labels.get(PIDNS_LABEL).is_some_and(|ns| ns != pidns) {
+        return false;
+    }
+    // Containers of slim versions before the pid label: their session
+    // name starts with the pid in hex.
+    let pid = labels
+        .get(PID_LABEL)
+        .and_then(|p| p.parse().ok())
+        .or_else(|| {
+            let s = labels.get(SESSION_LABEL)?;
+            u32::from_str_radix(s.get(..s.len().checked_sub(8)?)?, 16).ok()
+        });
+    !pid.is_some_and(slim_alive)
 }
 
 /// Removes containers left by slim runs whose process is gone (killed,
@@ -78,19 +207,7 @@ pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {
     let pidns = own_pidns();
     for c in list {
         let labels = c.labels.unwrap_or_default();
-        if labels.get(PIDNS_LABEL).is_some_and(|ns| *ns != pidns) {
-            continue;
-        }
-        // Containers of slim versions before the pid label: their session
-        // name starts with the pid in hex.
-        let pid = labels
-            .get(PID_LABEL)
-            .and_then(|p| p.parse().ok())
-            .or_else(|| {
-                let s = labels.get(SESSION_LABEL)?;
-                u32::from_str_radix(s.get(..s.len().checked_sub(8)?)?, 16).ok()
-            });
-        if pid.is_some_and(slim_alive) {
+        if !left_by_dead_run(&labels, &pidns) {
             continue;
         }
         let Some(id) = c.id else { continue };
@@ -100,6 +217,19 @@ pub async fn reap_leftovers(docker: &Docker) -> Result<Vec<String>> {
             .and_then(|n| n.first().cloned())
             .unwrap_or_else(|| short(&id).to_string());
         reaped.push(name.trim_start_matches('/').to_string());
+    }
+    // Then the networks and volumes of compose surroundings.
+    for (name, labels) in labelled_networks(docker, SESSION_LABEL).await? {
+        if left_by_dead_run(&labels, &pidns) {
+            remove_network(docker, &name).await?;
+            reaped.push(format!("network {name}"));
+        }
+    }
+    for (name, labels) in labelled_volumes(docker, SESSION_LABEL).await? {
+        if left_by_dead_run(&labels, &pidns) {
+            remove_volume(docker, &name).await?;
+            reaped.push(format!("volume {name}"));
+        }
     }
     Ok(reaped)
 }
@@ -314,42 +444,19 @@ pub async fn create(
             (format!("{p}/tcp"), Some(vec![binding]))
         })
         .collect();
-    let mut labels: HashMap<String, String> = run.labels.clone().into_iter().collect();
-    labels.extend([
-        (SESSION_LABEL.to_string(), session.to_string()),
-        (PID_LABEL.to_string(), std::process::id().to_string()),
-        (PIDNS_LABEL.to_string(), own_pidns()),
-    ]);
     let config = Config {
         image: Some(image.to_string()),
-        labels: Some(labels),
-        // The engine merges these over the image's, as for docker run.
-        env: (!run.env.is_empty()).then(|| env_list(&run.env)),
-        entrypoint: run.entrypoint.clone(),
-        cmd: run.cmd.clone(),
-        user: run.user.clone(),
-        working_dir: run.workdir.clone(),
-        hostname: run.hostname.clone(),
-        networking_config: run.network.as_ref().map(|net| NetworkingConfig {
-            endpoints_config: HashMap::from([(
-                net.clone(),
-                EndpointSettings {
-                    aliases: (!run.network_aliases.is_empty()).then(|| run.network_aliases.clone()),
-                    ..Default::default()
-                },
-            )]),
-        }),
+        labels: Some(session_labels(session)),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
             // The Engine API takes the profile's JSON itself, not a path.
             security_opt: seccomp.map(|json| vec![format!("seccomp={json}")]),
-            mounts: (!run.mounts.is_empty()).then(|| run.mounts.iter().map(engine_mount).collect()),
-            network_mode: run.network.clone(),
-            extra_hosts: (!run.add_hosts.is_empty()).then(|| run.add_hosts.clone()),
             ..Default::default()
         }),
         ..Default::default()
     };
+    let mut config = config;
+    apply_run_options(spec.run, &mut config);
     let name = format!("slim-{session}");
     let created = docker
         .create_container(
@@ -377,18 +484,86 @@ fn env_list(env: &[(String, String)]) -> Vec<String> {
     out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-fn engine_mount(m: &super::Mount) -> bollard::models::Mount {
-    use bollard::models::MountTypeEnum;
-    bollard::models::Mount {
-        typ: Some(match m.kind {
-            super::MountKind::Bind => MountTypeEnum::BIND,
-            super::MountKind::Volume => MountTypeEnum::VOLUME,
-            super::MountKind::Tmpfs => MountTypeEnum::TMPFS,
-        }),
-        source: m.source.clone(),
-        target: Some(m.target.clone()),
-        read_only: Some(m.read_only),
-        ..Default::default()
+/// Applies `docker run` options to a container's config: env, mounts,
+/// network and aliases, command, entrypoint, user, workdir, extra hosts,
+/// hostname and labels. The minimal version the compose surroundings need
+/// (their dependencies are created through it too); labels slim set
+/// already are kept.
+pub fn apply_run_options(run: &super::RunOptions, config: &mut Config<String>) {
+    use bollard::models::{EndpointSettings, Mount as ApiMount, MountTypeEnum};
+    if !run.env.is_empty() {
+        // The engine merges these over the image's, as for docker run.
+        let mut env: Vec<(String, String)> = config
+            .env
+            .take()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend(run.env.iter().cloned());
+        config.env = Some(env_list(&env));
+    }
+    if let Some(c) = &run.cmd {
+        config.cmd = Some(c.clone());
+    }
+    if let Some(e) = &run.entrypoint {
+        // The Engine API resets the image's entrypoint with [""].
+        config.entrypoint = Some(if e.is_empty() {
+            vec![String::new()]
+        } else {
+            e.clone()
+        });
+    }
+    config.user = run.user.clone().or(config.user.take());
+    config.working_dir = run.workdir.clone().or(config.working_dir.take());
+    config.hostname = run.hostname.clone().or(config.hostname.take());
+    let labels = config.labels.get_or_insert_with(HashMap::new);
+    for (k, v) in &run.labels {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    // Anonymous volumes carry slim's labels, so that reaping finds them.
+    let slim_labels: HashMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("slim."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let host = config.host_config.get_or_insert_with(HostConfig::default);
+    if !run.mounts.is_empty() {
+        host.mounts = Some(
+            run.mounts
+                .iter()
+                .map(|m| ApiMount {
+                    target: Some(m.target.clone()),
+                    source: m.source.clone(),
+                    typ: Some(match m.kind {
+                        super::MountKind::Bind => MountTypeEnum::BIND,
+                        super::MountKind::Volume => MountTypeEnum::VOLUME,
+                        super::MountKind::Tmpfs => MountTypeEnum::TMPFS,
+                    }),
+                    read_only: Some(m.read_only),
+                    volume_options: (m.kind == super::MountKind::Volume && m.source.is_none())
+                        .then(|| bollard::models::MountVolumeOptions {
+                            labels: Some(slim_labels.clone()),
+                            ..Default::default()
+                        }),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
+    if !run.add_hosts.is_empty() {
+        host.extra_hosts = Some(run.add_hosts.clone());
+    }
+    if let Some(net) = &run.network {
+        host.network_mode = Some(net.clone());
+        let endpoint = EndpointSettings {
+            aliases: (!run.network_aliases.is_empty()).then(|| run.network_aliases.clone()),
+            ..Default::default()
+        };
+        config.networking_config = Some(bollard::container::NetworkingConfig {
+            endpoints_config: HashMap::from([(net.clone(), endpoint)]),
+        });
     }
 }
 

@@ -1,0 +1,90 @@
+//! Helpers of the compose tests (tests/tests/compose_*.rs): the fixture
+//! compose project, slim run on it, and what a run may have left.
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use crate::{fixture, repo_root, slim_bin};
+
+/// tests/fixtures/compose/NAME.
+pub fn compose_file(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/compose").join(name)
+}
+
+/// A compose project name of its own for one test (the project's engine
+/// objects are found by it afterwards).
+pub fn project_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("slimtest{test}{}x{nanos:x}", std::process::id())
+}
+
+/// `slim ARGS` with the fixture images and `project` in its environment,
+/// as tests/fixtures/compose/compose.yml reads them.
+pub fn slim_compose(project: &str) -> Command {
+    let mut cmd = Command::new(slim_bin());
+    cmd.env("APP_IMAGE", fixture("pg-app"))
+        .env("PG_IMAGE", fixture("postgres"))
+        .env("COMPOSE_PROJECT_NAME", project);
+    cmd
+}
+
+fn names(args: &[&str]) -> Vec<String> {
+    let out: Output = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Containers, networks and volumes named after `project` or labelled
+/// with it: none may be left after a run, whatever its end.
+pub fn leftovers(project: &str) -> Vec<String> {
+    let by_label = format!("label=slim.compose.project={project}");
+    let by_name = format!("name={project}");
+    let mut left = Vec::new();
+    for filter in [&by_label, &by_name] {
+        for c in names(&["ps", "-a", "--format", "{{.Names}}", "--filter", filter]) {
+            left.push(format!("container {c}"));
+        }
+        for n in names(&["network", "ls", "--format", "{{.Name}}", "--filter", filter]) {
+            left.push(format!("network {n}"));
+        }
+        for v in names(&["volume", "ls", "--format", "{{.Name}}", "--filter", filter]) {
+            left.push(format!("volume {v}"));
+        }
+    }
+    left.sort();
+    left.dedup();
+    left
+}
+
+/// Removes what `leftovers` finds, so a failing test leaves nothing either.
+pub fn remove_leftovers(project: &str) {
+    for item in leftovers(project) {
+        let (kind, name) = item.split_once(' ').unwrap();
+        let args: Vec<&str> = match kind {
+            "container" => vec!["rm", "-f", "-v", name],
+            "network" => vec!["network", "rm", name],
+            _ => vec!["volume", "rm", "-f", name],
+        };
+        let _ = Command::new("docker").args(&args).output();
+    }
+}
+
+/// Calls [`remove_leftovers`] on drop.
+pub struct Project(pub String);
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        remove_leftovers(&self.0);
+    }
+}
