@@ -9,8 +9,8 @@
 pub mod atomic;
 pub mod cli;
 pub mod commands;
-pub mod config_args;
 pub mod compose;
+pub mod config_args;
 pub mod engine;
 pub mod exit;
 pub mod gates;

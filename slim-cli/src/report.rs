@@ -60,6 +60,10 @@ pub struct Report {
     /// that the trace carried (in a path, a program name) by `<NAME>`.
     #[serde(skip)]
     pub secrets: Vec<(String, String)>,
+    /// --compose-file/--service: the project, its dependencies and what
+    /// slim ignored of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<ComposeSummary>,
 }
 
 /// Writes DIR/report.json, with every env value the container was given
@@ -108,49 +112,6 @@ pub fn scrub(v: &mut serde_json::Value, secrets: &[(String, String)]) {
             m.values_mut().for_each(|x| scrub(x, secrets));
         }
         _ => {}
-    /// --compose-file/--service: the project, its dependencies and what
-    /// slim ignored of the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub compose: Option<ComposeSummary>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ComposeSummary {
-    pub project: String,
-    pub service: String,
-    pub files: Vec<String>,
-    /// In start order.
-    pub dependencies: Vec<ComposeDependency>,
-    /// Keys of the file slim does not act on, like `services.app.build`.
-    pub ignored: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ComposeDependency {
-    pub service: String,
-    pub image: Option<String>,
-    /// What it waited for before it started.
-    pub depends_on: BTreeMap<String, crate::compose::Condition>,
-}
-
-impl ComposeSummary {
-    pub fn of(p: &crate::compose::Project) -> Self {
-        let dependencies = p
-            .dependencies
-            .iter()
-            .map(|d| ComposeDependency {
-                service: d.name.clone(),
-                image: d.image.clone(),
-                depends_on: d.depends_on.iter().cloned().collect(),
-            })
-            .collect();
-        Self {
-            project: p.name.clone(),
-            service: p.target.name.clone(),
-            files: p.files.iter().map(|f| f.display().to_string()).collect(),
-            dependencies,
-            ignored: p.ignored.clone(),
-        }
     }
 }
 
@@ -413,6 +374,46 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
         r.seccomp.mode
     ));
     s
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComposeSummary {
+    pub project: String,
+    pub service: String,
+    pub files: Vec<String>,
+    /// In start order.
+    pub dependencies: Vec<ComposeDependency>,
+    /// Keys of the file slim does not act on, like `services.app.build`.
+    pub ignored: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComposeDependency {
+    pub service: String,
+    pub image: Option<String>,
+    /// What it waited for before it started.
+    pub depends_on: BTreeMap<String, crate::compose::Condition>,
+}
+
+impl ComposeSummary {
+    pub fn of(p: &crate::compose::Project) -> Self {
+        let dependencies = p
+            .dependencies
+            .iter()
+            .map(|d| ComposeDependency {
+                service: d.name.clone(),
+                image: d.image.clone(),
+                depends_on: d.depends_on.iter().cloned().collect(),
+            })
+            .collect();
+        Self {
+            project: p.name.clone(),
+            service: p.target.name.clone(),
+            files: p.files.iter().map(|f| f.display().to_string()).collect(),
+            dependencies,
+            ignored: p.ignored.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use std::{
 
 use serde_json::Value;
 
-pub mod run_env;
 pub mod compose;
+pub mod run_env;
 
 /// Whether the end-to-end prerequisites are here. Prints why not and returns
 /// false (skip), or panics when `SLIM_E2E=require`.

@@ -7,10 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::{
     container::{
         Config, CreateContainerOptions, InspectContainerOptions, LogOutput, LogsOptions,
-        NetworkingConfig, RemoveContainerOptions, WaitContainerOptions,
+        RemoveContainerOptions, WaitContainerOptions,
     },
     exec::{CreateExecOptions, StartExecResults},
-    models::{EndpointSettings, HostConfig, PortBinding},
+    models::{HostConfig, PortBinding},
     Docker,
 };
 use futures_util::StreamExt;
@@ -433,7 +433,7 @@ pub async fn create(
     spec: &super::RunSpec<'_>,
     seccomp: Option<&str>,
 ) -> Result<String> {
-    let (image, ports, session, run) = (spec.image, spec.ports, spec.session, spec.run);
+    let (image, ports, session) = (spec.image, spec.ports, spec.session);
     let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = ports
         .iter()
         .map(|p| {
