@@ -78,6 +78,9 @@ pub struct Ruby {
     roots: Option<Vec<Root>>,
     /// Per app directory (where a Gemfile is): its vendored gems.
     bundles: HashMap<String, Vec<Root>>,
+    /// Directory entries, read once: most names are looked for in many
+    /// roots before one has them.
+    listings: HashMap<String, std::collections::HashSet<String>>,
 }
 
 /// How a name was loaded.
@@ -236,6 +239,21 @@ fn candidates(base: &str, how: How) -> Vec<String> {
 }
 
 impl Ruby {
+    /// Whether `path` is a file, asking its directory's listing first.
+    fn has_file(&mut self, fs: &LayerStack, path: &str) -> bool {
+        let (dir, name) = (parent(path), path.rsplit('/').next().unwrap_or_default());
+        let listed = self
+            .listings
+            .entry(dir.to_string())
+            .or_insert_with(|| {
+                crate::rebuild::closure::resolve_path(fs, dir)
+                    .map(|real| fs.read_dir(&real).into_iter().collect())
+                    .unwrap_or_default()
+            })
+            .contains(name);
+        listed && is_file(fs, path)
+    }
+
     fn roots(&mut self, fs: &LayerStack) -> Vec<Root> {
         if self.roots.is_none() {
             let mut roots: Vec<Root> = LOAD_PATH
@@ -281,17 +299,60 @@ impl Ruby {
     }
 }
 
+/// The C strings of `bytes` that look like Ruby feature names with a
+/// directory (`psych/syntax_error`): what a C extension may `rb_require`.
+fn feature_strings(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|s| s.len() > 2 && s.len() < 128 && s.contains(&b'/'))
+        .filter(|s| {
+            s.iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_/-".contains(&b))
+                && !s.starts_with(b"/")
+                && !s.ends_with(b"/")
+        })
+        .filter_map(|s| std::str::from_utf8(s).ok().map(str::to_string))
+        .collect()
+}
+
+impl Ruby {
+    /// What a C extension of the load path requires from C (psych.so
+    /// requires `psych/syntax_error` in its Init function): its C strings
+    /// that name features of the load path. Other strings are ignored.
+    fn extension_requires(&mut self, fs: &LayerStack, path: &str) -> Imports {
+        let mut out = Imports::default();
+        let roots = self.roots(fs);
+        if !roots.iter().any(|r| path.starts_with(&format!("{}/", r.dir))) {
+            return out;
+        }
+        let Some(bytes) = read(fs, path) else {
+            return out;
+        };
+        for name in feature_strings(&bytes) {
+            let hit = roots.iter().find_map(|r| {
+                let f = join(&r.dir, &format!("{name}.rb"));
+                self.has_file(fs, &f).then_some(f)
+            });
+            out.kept.extend(hit);
+        }
+        out.sorted()
+    }
+}
+
 impl Resolver for Ruby {
     fn language(&self) -> &'static str {
         "ruby"
     }
 
     fn wants(&self, path: &str) -> bool {
-        path.ends_with(".rb")
+        path.ends_with(".rb") || path.ends_with(".so")
     }
 
     fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports {
         let mut out = Imports::default();
+        if path.ends_with(".so") {
+            return self.extension_requires(fs, path);
+        }
         let Some(source) = read(fs, path) else {
             return out;
         };
@@ -322,12 +383,12 @@ impl Resolver for Ruby {
             let hit = match direct {
                 Some(base) => candidates(&base, how)
                     .into_iter()
-                    .find(|c| is_file(fs, c))
+                    .find(|c| self.has_file(fs, c))
                     .map(|c| (c, None)),
                 None => roots.iter().find_map(|r| {
                     candidates(&join(&r.dir, &name), how)
                         .into_iter()
-                        .find(|c| is_file(fs, c))
+                        .find(|c| self.has_file(fs, c))
                         .map(|c| (c, r.spec.clone()))
                 }),
             };
@@ -427,6 +488,23 @@ mod tests {
         // The extension a library requires by its full name.
         let got = r.imports(&fs, "/usr/lib/ruby/3.1.0/digest.rb");
         assert_eq!(got.kept, ["/usr/lib/x86_64-linux-gnu/ruby/3.1.0/digest.so"]);
+    }
+
+    #[test]
+    fn c_extensions_bring_the_features_they_require_from_c() {
+        let (_t, fs) = tree(&[
+            (
+                "/usr/lib/x86_64-linux-gnu/ruby/3.1.0/psych.so",
+                "\x7fELF\0psych/syntax_error\0Psych\0usr/lib/nope\0/abs/path\0",
+            ),
+            ("/usr/lib/ruby/3.1.0/psych/syntax_error.rb", ""),
+            ("/opt/other/x.so", "psych/syntax_error\0"),
+        ]);
+        let mut r = Ruby::default();
+        let got = r.imports(&fs, "/usr/lib/x86_64-linux-gnu/ruby/3.1.0/psych.so");
+        assert_eq!(got.kept, ["/usr/lib/ruby/3.1.0/psych/syntax_error.rb"]);
+        assert!(got.missing.is_empty());
+        assert!(r.imports(&fs, "/opt/other/x.so").kept.is_empty(), "not Ruby's");
     }
 
     #[test]
