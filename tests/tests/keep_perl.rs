@@ -53,10 +53,10 @@ fn perl_service_keeps_working_beyond_the_probe() {
         assert_eq!(http_get(port, "/").1.trim(), "hello from pl-web", "{mode}");
         check_handlers(port, mode, &|| c.logs());
     }
-    let json = kept(&r, "/usr/share/perl/5.36/JSON/PP.pm").expect("JSON::PP kept");
+    let json = kept(&r, "/usr/share/perl/5.36.0/JSON/PP.pm").expect("JSON::PP kept");
     assert_eq!(json["rule"], "import:perl");
     assert_eq!(json["from"], "/srv/app/app.pl");
-    let xs = "/usr/lib/x86_64-linux-gnu/perl/5.36/auto/Digest/SHA/SHA.so";
+    let xs = "/usr/lib/x86_64-linux-gnu/perl/5.36.0/auto/Digest/SHA/SHA.so";
     assert_eq!(
         kept(&r, xs).map(|k| k["rule"].clone()),
         Some("import:perl".into())

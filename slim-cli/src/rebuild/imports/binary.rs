@@ -93,11 +93,15 @@ impl Binary {
                 comp.to_string()
             } else {
                 // The next literal may follow without a separator.
+                // Or the literal ended at the last `/`.
                 let best = entries
                     .iter()
                     .filter(|e| comp.starts_with(e.as_str()))
-                    .max_by_key(|e| e.len())?;
-                best.clone()
+                    .max_by_key(|e| e.len());
+                match best {
+                    Some(b) => b.clone(),
+                    None => break,
+                }
             };
             let whole = name.len() == comp.len();
             cur = join(&cur, &name);
@@ -187,7 +191,7 @@ mod tests {
             ("/var/lib/go-svc/quotes.txt", "q"),
         ]);
         let mut b = Binary::default();
-        let blob = b"\x00/usr/share/zoneinfo//usr/share/lib/zoneinfo/\
+        let blob = b"\x00/usr/share/zoneinfo/37252902984619140625Egyptian/usr/share/lib/zoneinfo/\
             /etc/ssl/certs/ca-certificates.crt/etc/pki/tls/certs/ca-bundle.crt\
             /etc/hostslocalhost/var/lib/go-svc/quotes.txtnet/http.(*conn)/etc/x";
         let mut found = BTreeSet::new();
@@ -204,6 +208,7 @@ mod tests {
             [
                 "/etc/hosts",
                 "/etc/ssl/certs/ca-certificates.crt",
+                "/usr/share",
                 "/usr/share/zoneinfo",
                 "/var/lib/go-svc/quotes.txt",
             ]
