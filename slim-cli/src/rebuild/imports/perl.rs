@@ -113,7 +113,10 @@ fn words(stmt: &str) -> Vec<String> {
             let word_before = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
             let j = i + skip;
             match b.get(j) {
-                Some(&o) if !word_before && matches!(o, b'(' | b'[' | b'{' | b'<' | b'/' | b'|' | b'!') => {
+                Some(&o)
+                    if !word_before
+                        && matches!(o, b'(' | b'[' | b'{' | b'<' | b'/' | b'|' | b'!') =>
+                {
                     let close = match o {
                         b'(' => b')',
                         b'[' => b']',
@@ -145,7 +148,8 @@ fn words(stmt: &str) -> Vec<String> {
 fn is_module_name(w: &str) -> bool {
     !w.is_empty()
         && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 /// The modules and `use lib` directories of `source`.
@@ -156,9 +160,11 @@ fn scan(source: &str) -> Found {
     let mut i = 0;
     while i < b.len() {
         let rest = &text[i..];
-        let kw = ["use", "no", "require"]
-            .into_iter()
-            .find(|k| rest.starts_with(k) && !rest[k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':'));
+        let kw = ["use", "no", "require"].into_iter().find(|k| {
+            rest.starts_with(k)
+                && !rest[k.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        });
         let boundary = i == 0
             || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b';' | b'{' | b'}' | b'(')
                 && !text[..i].trim_end().ends_with("->");
@@ -185,11 +191,10 @@ fn scan(source: &str) -> Found {
                 ("use", "lib") => found.libs.extend(words(tail)),
                 ("use" | "no", "parent" | "base" | "if") => {
                     found.modules.push(word.clone());
-                    found
-                        .modules
-                        .extend(words(tail).into_iter().filter(|w| {
-                            is_module_name(w) && (w.contains(|c: char| c.is_ascii_uppercase()) || w.contains("::"))
-                        }));
+                    found.modules.extend(words(tail).into_iter().filter(|w| {
+                        is_module_name(w)
+                            && (w.contains(|c: char| c.is_ascii_uppercase()) || w.contains("::"))
+                    }));
                 }
                 _ => found.modules.push(word.clone()),
             }

@@ -322,7 +322,10 @@ impl Ruby {
     fn extension_requires(&mut self, fs: &LayerStack, path: &str) -> Imports {
         let mut out = Imports::default();
         let roots = self.roots(fs);
-        if !roots.iter().any(|r| path.starts_with(&format!("{}/", r.dir))) {
+        if !roots
+            .iter()
+            .any(|r| path.starts_with(&format!("{}/", r.dir)))
+        {
             return out;
         }
         let Some(bytes) = read(fs, path) else {
@@ -504,7 +507,10 @@ mod tests {
         let got = r.imports(&fs, "/usr/lib/x86_64-linux-gnu/ruby/3.1.0/psych.so");
         assert_eq!(got.kept, ["/usr/lib/ruby/3.1.0/psych/syntax_error.rb"]);
         assert!(got.missing.is_empty());
-        assert!(r.imports(&fs, "/opt/other/x.so").kept.is_empty(), "not Ruby's");
+        assert!(
+            r.imports(&fs, "/opt/other/x.so").kept.is_empty(),
+            "not Ruby's"
+        );
     }
 
     #[test]
