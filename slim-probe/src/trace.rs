@@ -15,6 +15,7 @@ use crate::{
 };
 
 const EFAULT: i64 = 14;
+const ENAMETOOLONG: i64 = 36;
 
 /// Everything the probe saw one container do.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -125,7 +126,12 @@ pub(crate) fn assemble(
             }
             continue;
         }
-        if ev.flags & FLAG_PATH_TRUNCATED != 0 {
+        // A path of PATH_MAX bytes or more: the kernel refuses it with
+        // ENAMETOOLONG before any lookup, so it is a failed lookup (of the
+        // prefix read) that cannot change the image. A truncated path the
+        // kernel accepted named a file the trace cannot know: lost.
+        let refused = ev.flags & FLAG_PATH_TRUNCATED != 0;
+        if refused && ev.ret != -ENAMETOOLONG {
             stats.lose("path_too_long", 1);
             continue;
         }
@@ -230,7 +236,7 @@ pub(crate) fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slim_ebpf_common::{FLAG_BASE, SYSCALL_WORDS};
+    use slim_ebpf_common::{FLAG_BASE, PATH_MAX, SYSCALL_WORDS};
 
     fn ev(kind: EventKind, nr: u32, ret: i64, path: &str, base: &[&str]) -> Event {
         Event {
@@ -306,6 +312,25 @@ mod tests {
         assert_eq!(t.events.dropped, 6);
         assert_eq!(t.events.dropped_by_reason["ring_buffer_full"], 5);
         assert_eq!(t.events.dropped_by_reason["unreadable_path"], 1);
+    }
+
+    /// Issue #20: a path the kernel refused before any lookup is a failed
+    /// lookup, not a lost event; a truncated path it accepted is lost.
+    #[test]
+    fn a_path_refused_as_too_long_is_a_failed_lookup() {
+        let long = format!("/{}", "a".repeat(PATH_MAX - 2));
+        let mut refused = ev(EventKind::Path, 257, -ENAMETOOLONG, &long, &[]);
+        refused.flags = FLAG_PATH_TRUNCATED;
+        let mut accepted = refused.clone();
+        accepted.ret = 3;
+        let t = assemble(&[refused], 7, None, &Counters::default(), Arch::X86_64);
+        assert_eq!(t.events.dropped, 0, "{:?}", t.events);
+        assert_eq!(t.files.len(), 1);
+        assert!(!t.files[0].ok);
+        assert_eq!(t.files[0].errors, ["ENAMETOOLONG".to_string()].into());
+        let t = assemble(&[accepted], 7, None, &Counters::default(), Arch::X86_64);
+        assert_eq!(t.events.dropped_by_reason["path_too_long"], 1);
+        assert!(t.files.is_empty());
     }
 
     #[test]

@@ -266,6 +266,18 @@ impl<'a> Closer<'a> {
 
     fn keep(&mut self, path: &str, reason: Reason) {
         if let Some(e) = self.kept.get_mut(path) {
+            // A path kept on the way (a parent) and now named by a rule or
+            // resolver (a static binary naming /usr/share/zoneinfo) becomes
+            // evidence then.
+            let named = |r: Reason| {
+                matches!(
+                    r,
+                    Reason::Rule | Reason::Import | Reason::Include | Reason::ElfDependency
+                )
+            };
+            if named(reason) && !named(e.reason) && !matches!(e.reason, Reason::Touched) {
+                self.evidence.push(path.to_string());
+            }
             e.reason = e.reason.min(reason);
             if reason != Reason::Listed {
                 self.listed_only.remove(path);

@@ -543,6 +543,7 @@ mod tests {
         let tz = get("time-zones");
         assert!(tz.matches_touched("/usr/share/zoneinfo/Europe/Paris"));
         assert!(tz.matches_touched("/usr/lib/python3.11/zoneinfo/__init__.py"));
+        assert!(tz.matches_touched("/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"));
         assert!(
             !tz.matches_touched("/etc/localtime"),
             "the local zone alone is no evidence"

@@ -4,10 +4,14 @@
 //! the image paths that file can import. `closure` keeps them (with the
 //! importing file as `from`) and feeds them back, to a fixpoint.
 //!
-//! Adding Ruby, PHP or Perl is one more module implementing [`Resolver`]
+//! Adding a language (PHP is next) is one more module implementing [`Resolver`]
 //! and one line in [`all`].
+mod binary;
+mod dirs;
 mod javascript;
+mod perl;
 mod python;
+mod ruby;
 
 use super::{closure::find, rootfs::LayerStack, rules::normalize};
 
@@ -76,6 +80,9 @@ pub fn all() -> Vec<Box<dyn Resolver>> {
     vec![
         Box::new(python::Python::default()),
         Box::new(javascript::JavaScript),
+        Box::new(ruby::Ruby::default()),
+        Box::new(perl::Perl::default()),
+        Box::new(binary::Binary::default()),
     ]
 }
 

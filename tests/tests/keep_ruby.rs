@@ -1,0 +1,97 @@
+//! Issue #20: a Ruby WEBrick service slimmed with only `GET /` keeps its
+//! unprobed handlers working, with and without its seccomp profile: lazily
+//! required standard libraries (digest through a local variable and
+//! const_missing, zlib as a C extension with libz, yaml through psych and
+//! libyaml) and a time in a named zone (TZ set by the handler), which
+//! without zoneinfo silently comes out in UTC.
+use slim_tests::*;
+
+fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
+    let get = |path: &str| {
+        http_once(port, path)
+            .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
+    };
+    assert_eq!(
+        get("/digest"),
+        (
+            200,
+            "ebe4136fc8889cbf55609976f5426b499cf40683b2d1117f4ef9e1ecb6993a5a\n".into()
+        ),
+        "{mode}"
+    );
+    assert_eq!(
+        get("/zlib"),
+        (200, "crc=2654940961 len=400\n".into()),
+        "{mode}"
+    );
+    assert_eq!(
+        get("/yaml"),
+        (200, "{\"app\"=>\"rb-web\", \"n\"=>[1, 2]}\n".into()),
+        "{mode}"
+    );
+    assert_eq!(get("/time"), (200, "21:00 JST\n".into()), "{mode}");
+}
+
+#[test]
+fn ruby_service_keeps_working_beyond_the_probe() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("rb-web");
+    // The fixture itself answers every handler.
+    let (c, port) = serve(&image, 8080, &[]);
+    assert_eq!(http_get(port, "/").1.trim(), "hello from rb-web");
+    check_handlers(port, "the fixture", &|| c.logs());
+    drop(c);
+
+    let tag = Tag::new("rb-web");
+    let dir = TempDir::new("keep-ruby");
+    let r = build(&image, &tag, &dir, &[]);
+    let source = r["source"]["size_bytes"].as_u64().unwrap();
+    let size = r["result"]["size_bytes"].as_u64().unwrap();
+    eprintln!("rb-web: {source} -> {size} bytes");
+    assert!(size < source / 2, "slim rb-web is {size} of {source} bytes");
+    for (mode, extra) in run_modes(&dir) {
+        let (c, port) = serve(&tag.0, 8080, &extra);
+        assert_eq!(http_get(port, "/").1.trim(), "hello from rb-web", "{mode}");
+        check_handlers(port, mode, &|| c.logs());
+    }
+    // (WEBrick loads digest itself at start-up; yaml only the handler.)
+    let yaml = kept(&r, "/usr/lib/ruby/3.1.0/yaml.rb").expect("yaml.rb kept");
+    assert_eq!(yaml["rule"], "import:ruby");
+    assert_eq!(yaml["from"], "/srv/app/app.rb");
+    // A C extension from the arch directory, and the one digest.rb names
+    // through a local variable.
+    assert!(kept(&r, "/usr/lib/x86_64-linux-gnu/ruby/3.1.0/zlib.so").is_some());
+    assert!(kept(&r, "/usr/lib/x86_64-linux-gnu/ruby/3.1.0/digest/sha2.so").is_some());
+    assert_eq!(
+        kept(&r, "/usr/share/zoneinfo/Asia/Tokyo").map(|k| k["rule"].clone()),
+        Some("time-zones".into()),
+        "the interpreter is the evidence for named zones"
+    );
+    assert!(r["keep"]["rules"]["import:ruby"]["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn ruby_without_the_language_closure_loses_lazily_required_libraries() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("rb-web");
+    let tag = Tag::new("rb-web-noimp");
+    let dir = TempDir::new("keep-ruby-noimp");
+    let r = build(&image, &tag, &dir, &["--no-imports"]);
+    assert!(r["keep"]["rules"].get("import:ruby").is_none());
+    let (c, port) = serve(&tag.0, 8080, &[]);
+    assert_eq!(http_get(port, "/").0, 200);
+    // WEBrick answers a LoadError with an empty 200.
+    for path in ["/zlib", "/yaml"] {
+        let got = http_once(port, path);
+        assert!(
+            got.as_ref().is_none_or(|g| g.1.trim().is_empty()),
+            "{path}: {got:?}\n{}",
+            c.logs()
+        );
+    }
+    assert!(c.logs().contains("LoadError"), "{}", c.logs());
+}
