@@ -17,7 +17,7 @@ step "build"
 cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
-    py-web node-svc jvm-svc postgres slim-base >/dev/null
+    py-web node-svc jvm-svc postgres slim-base py-api static-site >/dev/null
 step "tests"
 # --all-targets: unit and end-to-end tests (no doc tests; the crates have none).
 log="$(mktemp)"

@@ -63,6 +63,9 @@ pub fn layer_file<T>(write: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<
 /// The image config JSON for a single layer with `diff_id`, copying the
 /// source image's runtime config: entrypoint, cmd, env, user, workdir,
 /// exposed ports, volumes, labels, stop signal, and Docker's healthcheck.
+/// The label on a slim image naming the image ID it was made from.
+pub const SOURCE_LABEL: &str = "io.slim.source";
+
 pub fn config_json(src: &ImageMeta, diff_id: &str) -> Result<Vec<u8>> {
     let c = src.runtime();
     let sorted = |v: &Option<Vec<String>>| {
@@ -93,9 +96,11 @@ pub fn config_json(src: &ImageMeta, diff_id: &str) -> Result<Vec<u8>> {
     if let Some(v) = c.working_dir().clone().filter(|w| !w.is_empty()) {
         cfg = cfg.working_dir(v);
     }
-    if let Some(v) = c.labels().clone() {
-        cfg = cfg.labels(v);
-    }
+    // The source's ID, for `slim debug`'s default image (the tools the
+    // slim image lacks are in the image it came from).
+    let mut labels = c.labels().clone().unwrap_or_default();
+    labels.insert(SOURCE_LABEL.to_string(), src.id.clone());
+    cfg = cfg.labels(labels);
     if let Some(v) = c.stop_signal().clone() {
         cfg = cfg.stop_signal(v);
     }
