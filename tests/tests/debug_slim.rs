@@ -35,7 +35,7 @@ fn slim_debug_sees_the_processes_and_files_of_a_slim_container() {
         "--",
         "sh",
         "-c",
-        "for p in /proc/[0-9]*; do cat $p/comm; done; cat /proc/1/root/var/www/html/about.html",
+        "for p in /proc/[0-9]*; do cat $p/comm; done; cat /proc/1/root/var/www/html/index.html",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -48,7 +48,7 @@ fn slim_debug_sees_the_processes_and_files_of_a_slim_container() {
         "the target's processes: {stdout}"
     );
     assert!(
-        stdout.contains("<h2 id=\"team\">about</h2>"),
+        stdout.contains(r#"<h1 id="top">static site</h1>"#),
         "a file of its root: {stdout}"
     );
 

@@ -48,14 +48,14 @@ pub fn load(path: &Path) -> Result<Vec<Entry>> {
 pub fn generate(text: &str) -> Result<Vec<Http>> {
     let doc: Value = serde_yaml_ng::from_str(text).context("not JSON or YAML")?;
     if doc.get("swagger").and_then(Value::as_str) == Some("2.0") {
-        return swagger(&doc);
+        return swagger(&doc, text);
     }
     // An unquoted `openapi: 3.0` reads as a number.
     let version = doc
         .get("openapi")
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
     match version.as_deref() {
-        Some(v) if v.starts_with("3.") => openapi3(&doc),
+        Some(v) if v.starts_with("3.") => openapi3(&doc, text),
         Some(v) => bail!("OpenAPI version {v} is not one slim reads (3.x, or Swagger 2.0)"),
         None => {
             bail!("not an OpenAPI 3.x or Swagger 2.0 document (no `openapi` or `swagger` field)")
@@ -82,9 +82,10 @@ fn resolve<T: DeserializeOwned + Clone>(doc: &Value, r: &ReferenceOr<T>) -> Resu
     }
 }
 
-fn openapi3(doc: &Value) -> Result<Vec<Http>> {
-    let api: OpenAPI =
-        serde_json::from_value(doc.clone()).context("not a valid OpenAPI 3 document")?;
+/// `doc` (whose maps are sorted) resolves references; the operations are
+/// read from `text` again, in document order.
+fn openapi3(doc: &Value, text: &str) -> Result<Vec<Http>> {
+    let api: OpenAPI = serde_yaml_ng::from_str(text).context("not a valid OpenAPI 3 document")?;
     let prefix = api
         .servers
         .first()
@@ -189,18 +190,24 @@ fn openapi3(doc: &Value) -> Result<Vec<Http>> {
     Ok(out)
 }
 
-fn swagger(doc: &Value) -> Result<Vec<Http>> {
+/// The paths of a Swagger document, in document order.
+#[derive(serde::Deserialize)]
+struct SwaggerPaths {
+    paths: indexmap::IndexMap<String, Value>,
+}
+
+fn swagger(doc: &Value, text: &str) -> Result<Vec<Http>> {
     let prefix = doc
         .get("basePath")
         .and_then(Value::as_str)
         .unwrap_or("")
         .trim_end_matches('/')
         .to_string();
-    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-        bail!("a Swagger 2.0 document needs `paths`");
-    };
+    let paths = serde_yaml_ng::from_str::<SwaggerPaths>(text)
+        .context("a Swagger 2.0 document needs `paths`")?
+        .paths;
     let mut out = Vec::new();
-    for (path, item) in paths {
+    for (path, item) in &paths {
         let item = match item.get("$ref").and_then(Value::as_str) {
             Some(r) => pointer(doc, r)?,
             None => item,
@@ -580,6 +587,20 @@ components:
             h.body,
             Body::Json(json!({"name": "widget", "tags": ["x"], "size": {"w": 1.5, "unit": "cm"}}))
         );
+    }
+
+    #[test]
+    fn operations_come_in_document_order() {
+        let v3 = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths:\n  /z: {get: {responses: {200: {description: ok}}}}\n  /a: {get: {responses: {200: {description: ok}}}}\n";
+        let paths: Vec<String> = generate(v3).unwrap().into_iter().map(|h| h.path).collect();
+        assert_eq!(paths, ["/z", "/a"]);
+        let v2 = r#"{"swagger": "2.0", "paths": {"/z": {"get": {"responses": {"200": {}}}}, "/a": {"post": {"responses": {"201": {}}}}}}"#;
+        let ops: Vec<String> = generate(v2)
+            .unwrap()
+            .into_iter()
+            .map(|h| format!("{} {}", h.method, h.path))
+            .collect();
+        assert_eq!(ops, ["GET /z", "POST /a"]);
     }
 
     #[test]
