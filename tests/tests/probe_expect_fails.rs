@@ -33,7 +33,7 @@ fn a_failed_expectation_fails_the_build_and_writes_no_image() {
     assert_eq!(out.status.code(), Some(8), "exit status: {err}");
     let line = err.lines().last().unwrap_or("");
     assert!(
-        line.starts_with("slim: error: ")
+        line.starts_with("slim: error: probe failed: ")
             && line.contains("probe file entry 2 (http GET /fail on port 8000)")
             && line.contains("expected status < 500, got status 500"),
         "{line}"

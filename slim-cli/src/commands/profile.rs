@@ -170,7 +170,11 @@ pub async fn probe_image(
     let mut report = report;
     let json = write_profiles(dir, &mut report, &Default::default())?;
     report::write_json(dir, "report.json", &report)?;
-    check_probes(&report.probes, args, dir)?;
+    if let Err(e) = check_probes(&report.probes, args, dir) {
+        // The line names the probe; "step profile failed" would mislead.
+        steps.end();
+        return Err(e);
+    }
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
             "the probe lost {} events ({:?}), so the trace is incomplete; \
