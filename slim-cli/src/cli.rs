@@ -36,6 +36,10 @@ pub enum Command {
     /// changed and removed, wasted bytes, efficiency, largest files (dive's
     /// questions); --ci gates on them with dive's rule names.
     Xray(XrayArgs),
+    /// Start a debug container in a running container's pid and network
+    /// namespaces (its root filesystem at /proc/1/root), from the image its
+    /// slim image was made from; a shell, or CMD after --.
+    Debug(crate::commands::debug::DebugArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -351,13 +355,23 @@ pub struct ProbeArgs {
     pub run: crate::run_args::RunArgs,
     #[command(flatten)]
     pub compose: crate::compose::ComposeArgs,
+    #[command(flatten)]
+    pub script: crate::probes::args::ScriptArgs,
 }
 
 impl ProbeArgs {
-    /// The session's plan: the default HTTP probe spelled out, the run
+    /// The session's plan: the short forms spelled out as entries (the
+    /// default GET / unless other probes replace it), then the probe file's
+    /// and an --openapi FILE's; the run
     /// options read (env files, bind sources).
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        let http = if self.no_http_probe {
+        use crate::probes::{
+            file::{Http, PortChoice},
+            Entry, Origin, Step,
+        };
+        let http = if self.no_http_probe
+            || (self.http_probe.is_empty() && self.script.replaces_default())
+        {
             Vec::new()
         } else if self.http_probe.is_empty() {
             vec![HttpProbe {
@@ -371,11 +385,37 @@ impl ProbeArgs {
                 .filter_map(|s| HttpProbe::parse(s).ok())
                 .collect()
         };
+        let flag = |step| Entry::new(step, Origin::Flag);
+        let mut entries: Vec<Entry> = http
+            .iter()
+            .map(|p| {
+                let mut h = Http::get(&p.path, PortChoice::Every);
+                h.method = p.method.clone();
+                flag(Step::Http(h))
+            })
+            .collect();
+        entries.extend(self.exec.iter().map(|c| {
+            flag(Step::Exec {
+                cmd: c.clone(),
+                expect_exit: 0,
+            })
+        }));
+        entries.extend(self.host_exec.iter().map(|c| {
+            flag(Step::HostExec {
+                cmd: c.clone(),
+                expect_exit: 0,
+            })
+        }));
+        let (more, openapi_path) = self.script.entries()?;
+        entries.extend(more);
         Ok(Plan {
-            http,
+            script: crate::probes::Script {
+                entries,
+                openapi_path,
+                crawl: self.script.crawl(),
+                accept_failures: self.script.accept_probe_failures,
+            },
             http_given: !self.http_probe.is_empty(),
-            exec: self.exec.clone(),
-            host_exec: self.host_exec.clone(),
             ready_cmd: self.ready_cmd.clone(),
             continue_after: self.continue_after,
             stop_timeout: self.stop_timeout,

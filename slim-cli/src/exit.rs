@@ -14,13 +14,16 @@ Exit status:
   5  --min-reduction: the image did not shrink enough
   6  --max-growth: the slim image grew too much since --baseline
   7  xray --ci: a rule (lowestEfficiency, highestWastedBytes,
-     highestUserWastedPercent) failed";
+     highestUserWastedPercent) failed
+  8  a probe failed its expectation (no image was written; see
+     report.json, or pass --accept-probe-failures)";
 
 pub const VERIFY: u8 = 3;
 pub const MAX_SIZE: u8 = 4;
 pub const MIN_REDUCTION: u8 = 5;
 pub const MAX_GROWTH: u8 = 6;
 pub const XRAY_CI: u8 = 7;
+pub const PROBE: u8 = 8;
 
 /// A failure with its own exit status.
 #[derive(Debug)]

@@ -52,6 +52,7 @@ fn main() -> std::process::ExitCode {
                 Command::Profile(args) => commands::profile::run(*args, cleanup.clone()).await,
                 Command::Rules(args) => commands::rules::run(args),
                 Command::Xray(args) => commands::xray::run(args).await,
+                Command::Debug(args) => commands::debug::run(args, cleanup.clone()).await,
                 Command::Completions { shell } => commands::shell::completions(shell),
                 Command::Man { dir } => commands::shell::man(&dir),
             }
@@ -69,8 +70,12 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the context chain joined, what failed and why.
-            eprintln!("slim: error: {}", format!("{e:#}").replace('\n', " | "));
+            // One line: the context chain joined, what failed and why
+            // (none for a status passed on, as slim debug's command's).
+            let line = format!("{e:#}");
+            if !line.is_empty() {
+                eprintln!("slim: error: {}", line.replace('\n', " | "));
+            }
             std::process::ExitCode::from(slim_cli::exit::code_of(&e))
         }
     }

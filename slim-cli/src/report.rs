@@ -47,6 +47,9 @@ pub struct Report {
     /// `slim build --verify`: the probes replayed on the minimal image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<Vec<ProbeResult>>,
+    /// --http-crawl: the limits and the pages visited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<crate::probes::crawl::Summary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,

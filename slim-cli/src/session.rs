@@ -13,7 +13,7 @@ use slim_probe::{Probe, Trace};
 
 use crate::{
     engine::{self, ContainerRuntime, EngineKind, RunSpec},
-    probes::{self, HttpProbe, ProbeResult},
+    probes::{self, ProbeResult},
     progress::Steps,
 };
 
@@ -105,12 +105,10 @@ pub enum ContinueAfter {
 /// How the container is exercised while it is watched.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Sent to every exposed TCP port; empty: no HTTP.
-    pub http: Vec<HttpProbe>,
-    /// Whether the HTTP probes were asked for (not the default).
+    /// The probes, in order (the short forms spelled out as entries).
+    pub script: probes::Script,
+    /// Whether --http-probe was given (not the default).
     pub http_given: bool,
-    pub exec: Vec<String>,
-    pub host_exec: Vec<String>,
     pub ready_cmd: Option<String>,
     /// None: probe when there are ports or probes, else exit.
     pub continue_after: Option<ContinueAfter>,
@@ -133,6 +131,10 @@ pub struct Options {
 pub struct Outcome {
     pub trace: Option<Trace>,
     pub probes: Vec<ProbeResult>,
+    /// The probes that ran, as entries: what --verify replays.
+    pub replay: Vec<probes::Entry>,
+    /// --http-crawl: the pages it visited.
+    pub crawl: Option<probes::crawl::Summary>,
     pub exit_code: Option<i64>,
     /// "slim" when slim stopped the container, "itself" when it exited.
     pub stopped_by: &'static str,
@@ -161,14 +163,14 @@ pub async fn run<R: ContainerRuntime>(
     if plan.http_given && tcp_ports.is_empty() {
         bail!("--http-probe needs an exposed TCP port, and {image_ref} exposes none");
     }
-    let http = &plan.http;
-    let continue_after = plan.continue_after.unwrap_or(
-        if tcp_ports.is_empty() && plan.exec.is_empty() && plan.host_exec.is_empty() {
-            ContinueAfter::Exit
-        } else {
-            ContinueAfter::Probe
-        },
-    );
+    plan.script.check(tcp_ports)?;
+    let continue_after =
+        plan.continue_after
+            .unwrap_or(if tcp_ports.is_empty() && !plan.script.has_commands() {
+                ContinueAfter::Exit
+            } else {
+                ContinueAfter::Probe
+            });
 
     // A run without the probe is a verification: its time counts as such.
     let stage = |name: &'static str| if opts.trace { name } else { "verify" };
@@ -206,48 +208,27 @@ pub async fn run<R: ContainerRuntime>(
     let ports: HashMap<u16, u16> = rt.published_ports(&id).await?;
 
     steps.step(stage("probe"), "probing");
-    let mut results = Vec::new();
-    if !http.is_empty() {
-        for &cport in tcp_ports {
-            let Some(&hport) = ports.get(&cport) else {
-                // A container that already exited has no published ports.
-                let (running, code) = rt.state(&id).await?;
-                if !running {
-                    let logs = rt.logs_tail(&id, 5).await;
-                    bail!(
-                        "the container exited at once (exit code {}) before it served port {cport}; its last output:\n{logs}",
-                        code.map_or("unknown".to_string(), |c| c.to_string())
-                    );
-                }
-                bail!("port {cport} of the container was not published");
-            };
-            probes::wait_ready(rt, &id, hport, plan.ready_timeout).await?;
-            for p in http {
-                results.push(probes::http(p, cport, hport).await?);
-            }
+    if plan.script.sends_http() && tcp_ports.iter().any(|p| !ports.contains_key(p)) {
+        // A container that already exited has no published ports.
+        let (running, code) = rt.state(&id).await?;
+        if !running {
+            let logs = rt.logs_tail(&id, 5).await;
+            bail!(
+                "the container exited at once (exit code {}) before it served its ports; its last output:\n{logs}",
+                code.map_or("unknown".to_string(), |c| c.to_string())
+            );
         }
     }
-    let commands = !plan.exec.is_empty() || !plan.host_exec.is_empty();
-    if (http.is_empty() || tcp_ports.is_empty())
-        && (commands || plan.ready_cmd.is_some())
-        && (plan.ready_cmd.is_some() || !tcp_ports.is_empty())
-    {
-        probes::wait_ready_quiet(
-            rt,
-            &id,
-            tcp_ports,
-            plan.ready_cmd.as_deref(),
-            &ports,
-            plan.ready_timeout,
-        )
-        .await?;
-    }
-    for cmd in &plan.exec {
-        results.push(probes::exec(rt, &id, cmd).await?);
-    }
-    for cmd in &plan.host_exec {
-        results.push(probes::host_exec(cmd, &ports).await?);
-    }
+    let driven = probes::drive(
+        rt,
+        &id,
+        tcp_ports,
+        &ports,
+        &plan.script,
+        plan.ready_cmd.as_deref(),
+        plan.ready_timeout,
+    )
+    .await?;
 
     steps.step(stage("stop"), "stopping the container");
     let (stopped_by, stop) = match continue_after {
@@ -278,7 +259,9 @@ pub async fn run<R: ContainerRuntime>(
     cleanup.remove(rt, &id, &session).await?;
     Ok(Outcome {
         trace,
-        probes: results,
+        probes: driven.results,
+        replay: driven.replay,
+        crawl: driven.crawl,
         exit_code,
         stopped_by,
         stop,

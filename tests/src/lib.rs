@@ -15,6 +15,7 @@ use std::{
 use serde_json::Value;
 
 pub mod compose;
+pub mod probes;
 pub mod run_env;
 
 /// Whether the end-to-end prerequisites are here. Prints why not and returns

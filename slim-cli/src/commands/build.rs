@@ -88,7 +88,9 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     };
     let (engine, mut source) =
         super::profile::open(&args.engine, &source_name, cleanup, steps).await?;
-    let Probed { mut report, .. } = super::profile::probe_image(
+    let Probed {
+        mut report, replay, ..
+    } = super::profile::probe_image(
         &engine,
         "build",
         &mut source,
@@ -325,7 +327,10 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                 );
             }
             let ports = source.meta.tcp_ports();
-            let verified = verify(&engine, args, tag, &ports, &report, profile, cleanup, steps).await;
+            let verified = verify(
+                &engine, args, tag, &ports, &report, &replay, profile, cleanup, steps,
+            )
+            .await;
             match verified {
                 Ok(results) => report.verify = Some(results),
                 Err(e) => {
@@ -367,8 +372,10 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
     finished
 }
 
-/// Runs TAG under the profile with the same probes; every probe must pass
-/// and answer as it did on the source image.
+/// Runs TAG under the profile with the same requests and commands (the
+/// probes that ran on IMAGE, crawled and generated ones spelled out); every
+/// probe that passed must pass, answer the same status, and, where IMAGE
+/// answered the same request twice with the same body, that body.
 #[allow(clippy::too_many_arguments)]
 async fn verify(
     engine: &Engine,
@@ -376,6 +383,7 @@ async fn verify(
     tag: &str,
     ports: &[u16],
     original: &Report,
+    replay: &[crate::probes::Entry],
     profile: String,
     cleanup: &Cleanup,
     steps: &mut Steps,
@@ -386,7 +394,15 @@ async fn verify(
     };
     // The same surroundings as the probe run, started again.
     let project = args.probe.compose.load()?;
-    let (mut plan, mut ports) = (args.probe.plan()?, ports.to_vec());
+    let mut plan = args.probe.plan()?;
+    plan.script = crate::probes::Script {
+        entries: replay.to_vec(),
+        openapi_path: None,
+        crawl: None,
+        // Every answer is compared below, not just the first failure.
+        accept_failures: true,
+    };
+    let mut ports = ports.to_vec();
     let up = crate::surroundings::prepare(
         engine,
         project.as_ref(),
@@ -398,31 +414,71 @@ async fn verify(
     .await?;
     let outcome = session::run(engine, tag, &ports, &plan, &opts, cleanup, steps).await;
     let outcome = crate::surroundings::finish(engine, up, outcome).await?;
-    for (before, after) in original.probes.iter().zip(&outcome.probes) {
-        if before.code != after.code {
-            bail!(
-                "{} {} answered {} on {} but {} on {}",
-                before.kind,
-                before.target,
-                before.code,
-                original.source.image,
-                after.code,
-                tag
-            );
-        }
+    let source = &original.source.image;
+    if let Some(why) = compare(&original.probes, &outcome.probes) {
+        bail!("{why} on {tag} (it did on {source})");
     }
     if original.container.stopped_by == "itself"
         && outcome.exit_code != original.container.exit_code
     {
         bail!(
             "{} exited with {:?}, {} with {:?}",
-            original.source.image,
+            source,
             original.container.exit_code,
             tag,
             outcome.exit_code
         );
     }
     Ok(outcome.probes)
+}
+
+/// How the replay differs from the original, if it does.
+fn compare(
+    before: &[crate::probes::ProbeResult],
+    after: &[crate::probes::ProbeResult],
+) -> Option<String> {
+    if before.len() != after.len() {
+        return Some(format!(
+            "{} probes ran instead of {}",
+            after.len(),
+            before.len()
+        ));
+    }
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        if b.ok && !a.ok {
+            return Some(format!(
+                "{} expected {}, got {}",
+                a.describe(),
+                a.expected,
+                a.got
+            ));
+        }
+        if b.code != a.code {
+            return Some(format!(
+                "{} answered {} instead of {}",
+                a.describe(),
+                a.code,
+                b.code
+            ));
+        }
+        // A body is expected again only where the original answered the
+        // same request twice with the same body: otherwise it may change
+        // by itself (a time, a counter, an id).
+        let stable = b.body_sha256.is_some()
+            && before
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.key == b.key && o.body_sha256 == b.body_sha256);
+        if stable && a.body_sha256 != b.body_sha256 {
+            return Some(format!(
+                "{} answered a different body (sha256 {} instead of {})",
+                a.describe(),
+                a.body_sha256.as_deref().unwrap_or("none"),
+                b.body_sha256.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

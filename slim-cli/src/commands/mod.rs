@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod build;
+pub mod debug;
 pub mod profile;
 pub mod rules;
 pub mod shell;

@@ -91,6 +91,8 @@ pub struct Probed {
     pub report: Report,
     /// The seccomp profile's JSON, as written to DIR/seccomp.json.
     pub profile: String,
+    /// The probes that ran, for --verify to replay.
+    pub replay: Vec<crate::probes::Entry>,
 }
 
 /// Shared by `profile` and `build`: inspect, probe, check the trace, and
@@ -175,6 +177,7 @@ pub async fn probe_image(
         keep: None,
         layer: None,
         verify: None,
+        crawl: outcome.crawl,
         warnings: Vec::new(),
         timings_ms: steps.timings_ms(),
         peak_rss_bytes: report::peak_rss_bytes(),
@@ -192,6 +195,11 @@ pub async fn probe_image(
         &source.name.to_string(),
     )?;
     report::write_report(dir, &report)?;
+    if let Err(e) = check_probes(&report.probes, args, dir) {
+        // The line names the probe; "step profile failed" would mislead.
+        steps.end();
+        return Err(e);
+    }
     if report.events.dropped > 0 && !args.accept_dropped {
         bail!(
             "the probe lost {} events ({:?}), so the trace is incomplete; \
@@ -204,6 +212,7 @@ pub async fn probe_image(
     Ok(Probed {
         report,
         profile: json,
+        replay: outcome.replay,
     })
 }
 
@@ -231,6 +240,31 @@ pub fn load_compose(args: &ProbeArgs) -> Result<Option<crate::compose::Project>>
         }
     }
     Ok(project)
+}
+
+/// A failed probe fails the run (exit 8), after the report is written,
+/// unless --accept-probe-failures: then each is a warning.
+fn check_probes(probes: &[crate::probes::ProbeResult], args: &ProbeArgs, dir: &Path) -> Result<()> {
+    let failed: Vec<_> = probes.iter().filter(|p| !p.ok).collect();
+    let Some(first) = failed.first() else {
+        return Ok(());
+    };
+    if args.script.accept_probe_failures {
+        for p in &failed {
+            eprintln!("slim: warning: probe failed (accepted): {}", p.failure());
+        }
+        return Ok(());
+    }
+    Err(crate::exit::Exit::new(
+        crate::exit::PROBE,
+        format!(
+            "probe failed: {}; nothing was built (every probe is in {}/report.json; \
+             --accept-probe-failures goes on anyway)",
+            first.failure(),
+            dir.display()
+        ),
+    )
+    .into())
 }
 
 /// Draws the profile from the observed syscalls plus `by_rule` (syscalls

@@ -115,10 +115,14 @@ impl ConfigEdits {
     }
 }
 
+/// The label on a slim image naming the image ID it was made from.
+pub const SOURCE_LABEL: &str = "io.slim.source";
+
 /// The image config JSON for a single layer with `diff_id`, copying the
 /// source image's runtime config (entrypoint, cmd, env, user, workdir,
 /// exposed ports, volumes, labels, stop signal, and Docker's healthcheck)
-/// with `edits` applied. The probe's run options never reach it.
+/// with `edits` applied, plus [`SOURCE_LABEL`]. The probe's run options
+/// never reach it.
 pub fn config_json(src: &ImageMeta, diff_id: &str, edits: &ConfigEdits) -> Result<Vec<u8>> {
     let c = src.runtime();
     let sorted = |v: Option<Vec<String>>| {
@@ -155,16 +159,13 @@ pub fn config_json(src: &ImageMeta, diff_id: &str, edits: &ConfigEdits) -> Resul
     if let Some(v) = workdir.filter(|w| !w.is_empty()) {
         cfg = cfg.working_dir(v);
     }
-    let mut labels = c.labels().clone();
-    if !edits.set_labels.is_empty() || !edits.unset_labels.is_empty() {
-        let mut l = labels.unwrap_or_default();
-        l.retain(|k, _| !edits.unset_labels.contains(k));
-        l.extend(edits.set_labels.iter().cloned());
-        labels = (!l.is_empty()).then_some(l);
-    }
-    if let Some(v) = labels {
-        cfg = cfg.labels(v);
-    }
+    let mut labels = c.labels().clone().unwrap_or_default();
+    labels.retain(|k, _| !edits.unset_labels.contains(k));
+    labels.extend(edits.set_labels.iter().cloned());
+    // The source's ID, for `slim debug`'s default image (the tools the
+    // slim image lacks are in the image it came from).
+    labels.insert(SOURCE_LABEL.to_string(), src.id.clone());
+    cfg = cfg.labels(labels);
     if let Some(v) = c.stop_signal().clone() {
         cfg = cfg.stop_signal(v);
     }

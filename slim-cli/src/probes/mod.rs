@@ -1,10 +1,27 @@
 //! Probes that exercise the container while it is watched: HTTP requests to
-//! its published ports, commands inside it, commands on the host.
+//! its published ports, commands inside it, commands on the host, waits.
+//!
+//! The plan is a [`Script`]: an ordered list of [`Entry`]s (the short flags
+//! spelled out, then `--probe-file`'s entries, `file`), plus the probes
+//! generated while the app runs (`openapi`, `crawl`). [`drive`] runs it and
+//! returns a [`ProbeResult`] per request or command, each saying what it
+//! expected (`expect`) and what it got, and the concrete entries it ran, so
+//! `--verify` replays exactly the same requests.
+pub mod args;
+pub mod crawl;
+mod drive;
+pub mod expect;
+pub mod file;
+pub mod openapi;
+
 use std::{collections::HashMap, time::Duration};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tokio::time::Instant;
+
+pub use drive::{drive, Driven, Script};
+pub use file::{Entry, Origin, Step};
 
 use crate::engine::ContainerRuntime;
 
@@ -38,6 +55,7 @@ pub enum ProbeKind {
     Http,
     Exec,
     HostExec,
+    Wait,
 }
 
 impl std::fmt::Display for ProbeKind {
@@ -46,6 +64,7 @@ impl std::fmt::Display for ProbeKind {
             ProbeKind::Http => "http",
             ProbeKind::Exec => "exec",
             ProbeKind::HostExec => "host-exec",
+            ProbeKind::Wait => "wait",
         })
     }
 }
@@ -57,16 +76,88 @@ pub struct ProbeResult {
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// HTTP status, or the command's exit code.
+    /// HTTP status, or the command's exit code; -1 when there was none (no
+    /// answer, a wait).
     pub code: i64,
     pub ok: bool,
     pub millis: u64,
+    /// Where the probe came from: flag, file, crawl or openapi.
+    pub origin: Origin,
+    /// Its entry in the probe file (from 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// HTTP: the request as sent (method, URL, headers by name, body size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// What passes, in words ("status 2xx", "exit 0").
+    pub expected: String,
+    /// What came back, in words ("status 500", "exited with 3", "no answer: ...").
+    pub got: String,
+    /// HTTP: sha256 of the answer's body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// Identifies the request (everything that was sent), so `--verify`
+    /// can tell a repeated request from another one.
+    #[serde(skip)]
+    pub key: String,
 }
 
-fn client() -> Result<reqwest::Client> {
+impl ProbeResult {
+    /// How messages name the probe: its entry, origin and target.
+    pub fn describe(&self) -> String {
+        let on = self
+            .port
+            .map(|p| format!(" on port {p}"))
+            .unwrap_or_default();
+        let what = match self.kind {
+            ProbeKind::Http => format!("http {}{on}", self.target),
+            ProbeKind::Wait => format!("wait {}", self.target),
+            kind => format!("{kind} {:?}", self.target),
+        };
+        let label = self
+            .name
+            .as_ref()
+            .map(|n| format!(" {n:?}"))
+            .unwrap_or_default();
+        match (self.origin, self.entry, self.kind) {
+            (Origin::File, Some(i), _) => format!("probe file entry {i}{label} ({what})"),
+            (Origin::Flag, _, ProbeKind::Http) => format!("--http-probe {:?}{on}", self.target),
+            (Origin::Flag, _, kind) => format!("--{kind} {:?}", self.target),
+            (origin, _, _) => format!("{origin} probe{label} ({what})"),
+        }
+    }
+
+    /// The one line a failed probe fails the run with.
+    pub fn failure(&self) -> String {
+        format!(
+            "{} expected {}, got {}",
+            self.describe(),
+            self.expected,
+            self.got
+        )
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::Flag => "flag",
+            Origin::File => "probe-file",
+            Origin::Crawl => "crawl",
+            Origin::Openapi => "openapi",
+        })
+    }
+}
+
+/// A client for `scheme`: HTTPS accepts any certificate (apps under test
+/// use self-signed ones), on this client only.
+pub(crate) fn client_for(scheme: file::Scheme) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
+        .danger_accept_invalid_certs(scheme == file::Scheme::Https)
         .build()
         .context("cannot build an HTTP client")
 }
@@ -78,10 +169,11 @@ pub async fn wait_ready<R: ContainerRuntime>(
     rt: &R,
     id: &str,
     host_port: u16,
+    scheme: file::Scheme,
     timeout: Duration,
 ) -> Result<()> {
-    let client = client()?;
-    let url = format!("http://127.0.0.1:{host_port}/");
+    let client = client_for(scheme)?;
+    let url = format!("{}://127.0.0.1:{host_port}/", scheme.name());
     let answered = || async {
         client
             .get(&url)
@@ -193,7 +285,7 @@ pub async fn wait_ready_quiet<R: ContainerRuntime>(
 
 /// Fails, with the exit code and the last output, if the container exited
 /// before it `what`.
-async fn exited<R: ContainerRuntime>(rt: &R, id: &str, what: &str) -> Result<()> {
+pub(crate) async fn exited<R: ContainerRuntime>(rt: &R, id: &str, what: &str) -> Result<()> {
     let (running, code) = rt.state(id).await?;
     if running {
         return Ok(());
@@ -203,7 +295,7 @@ async fn exited<R: ContainerRuntime>(rt: &R, id: &str, what: &str) -> Result<()>
     bail!("the container exited (exit code {code}) before it {what}; its last output:\n{logs}");
 }
 
-fn host_command(cmd: &str, ports: &HashMap<u16, u16>) -> tokio::process::Command {
+pub(crate) fn host_command(cmd: &str, ports: &HashMap<u16, u16>) -> tokio::process::Command {
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
@@ -215,77 +307,6 @@ fn host_command(cmd: &str, ports: &HashMap<u16, u16>) -> tokio::process::Command
         command.env(format!("SLIM_PORT_{cport}"), hport.to_string());
     }
     command
-}
-
-/// Sends one request; any HTTP response passes, no response fails.
-pub async fn http(probe: &HttpProbe, container_port: u16, host_port: u16) -> Result<ProbeResult> {
-    let client = client()?;
-    let method = reqwest::Method::from_bytes(probe.method.as_bytes())
-        .map_err(|_| anyhow!("invalid HTTP method {:?}", probe.method))?;
-    let url = format!("http://127.0.0.1:{host_port}{}", probe.path);
-    let start = Instant::now();
-    let resp = client.request(method, &url).send().await.with_context(|| {
-        format!(
-            "HTTP probe {} {} on port {container_port} got no answer",
-            probe.method, probe.path
-        )
-    })?;
-    let status = resp.status().as_u16();
-    let _ = resp.bytes().await;
-    Ok(ProbeResult {
-        kind: ProbeKind::Http,
-        target: format!("{} {}", probe.method, probe.path),
-        port: Some(container_port),
-        code: status as i64,
-        ok: true,
-        millis: start.elapsed().as_millis() as u64,
-    })
-}
-
-/// Runs `sh -c CMD` inside the container; non-zero exit fails.
-pub async fn exec<R: ContainerRuntime>(rt: &R, id: &str, cmd: &str) -> Result<ProbeResult> {
-    let start = Instant::now();
-    let out = rt.exec(id, cmd).await?;
-    if out.exit_code != 0 {
-        bail!(
-            "--exec {cmd:?} exited with {} in the container: {}",
-            out.exit_code,
-            out.stderr.trim().lines().last().unwrap_or("")
-        );
-    }
-    Ok(ProbeResult {
-        kind: ProbeKind::Exec,
-        target: cmd.to_string(),
-        port: None,
-        code: out.exit_code,
-        ok: true,
-        millis: start.elapsed().as_millis() as u64,
-    })
-}
-
-/// Runs `sh -c CMD` on the host with SLIM_HOST and SLIM_PORT_<port> set.
-pub async fn host_exec(cmd: &str, ports: &HashMap<u16, u16>) -> Result<ProbeResult> {
-    let start = Instant::now();
-    let out = host_command(cmd, ports)
-        .output()
-        .await
-        .with_context(|| format!("cannot run --host-exec {cmd:?}"))?;
-    let code = out.status.code().unwrap_or(-1) as i64;
-    if code != 0 {
-        let err = String::from_utf8_lossy(&out.stderr);
-        bail!(
-            "--host-exec {cmd:?} exited with {code}: {}",
-            err.trim().lines().last().unwrap_or("")
-        );
-    }
-    Ok(ProbeResult {
-        kind: ProbeKind::HostExec,
-        target: cmd.to_string(),
-        port: None,
-        code,
-        ok: true,
-        millis: start.elapsed().as_millis() as u64,
-    })
 }
 
 #[cfg(test)]
