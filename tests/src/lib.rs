@@ -14,6 +14,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod hostile;
+
 /// Whether the end-to-end prerequisites are here. Prints why not and returns
 /// false (skip), or panics when `SLIM_E2E=require`.
 pub fn e2e_ready() -> bool {
