@@ -232,6 +232,71 @@ mod tests {
     }
 
     #[test]
+    fn records_of_unpacking_become_the_original_entries() {
+        use crate::image::source::unpack::{Special, SpecialKind};
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("l");
+        std::fs::create_dir_all(r.join("dev")).unwrap();
+        std::fs::create_dir_all(r.join("bin")).unwrap();
+        // What the unpacker leaves: an empty stand-in, a stripped mode.
+        std::fs::write(r.join("dev/sda"), "").unwrap();
+        std::fs::write(r.join("bin/su"), "su").unwrap();
+        let special = |kind, mode, major, minor, xattrs| Special {
+            kind,
+            mode,
+            uid: 0,
+            gid: 6,
+            mtime: 7,
+            major,
+            minor,
+            xattrs,
+        };
+        let cap = vec![("security.capability".to_string(), vec![1u8, 2, 3])];
+        let records = BTreeMap::from([
+            (
+                "dev/sda".to_string(),
+                special(Some(SpecialKind::Block), 0o660, 8, 0, vec![]),
+            ),
+            ("bin/su".to_string(), special(None, 0o4755, 0, 0, cap)),
+        ]);
+        let fs = LayerStack::unpacked(vec![(r, records)]);
+        let kept: BTreeMap<String, Reason> = ["/dev", "/dev/sda", "/bin", "/bin/su"]
+            .iter()
+            .map(|p| (p.to_string(), Reason::Touched))
+            .collect();
+        let mut out = Vec::new();
+        write(&fs, &kept, &BTreeSet::new(), &mut out).unwrap();
+        let mut ar = tar::Archive::new(out.as_slice());
+        let mut seen = 0;
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            match e.path().unwrap().to_str().unwrap() {
+                "dev/sda" => {
+                    assert_eq!(h.entry_type(), EntryType::Block);
+                    assert_eq!(h.device_major().unwrap(), Some(8));
+                    assert_eq!(h.mode().unwrap(), 0o660);
+                    assert_eq!(h.gid().unwrap(), 6);
+                    seen += 1;
+                }
+                "bin/su" => {
+                    assert_eq!(h.mode().unwrap(), 0o4755);
+                    let caps: Vec<_> = e
+                        .pax_extensions()
+                        .unwrap()
+                        .unwrap()
+                        .map(|x| x.unwrap().key().unwrap().to_string())
+                        .collect();
+                    assert_eq!(caps, ["SCHILY.xattr.security.capability"]);
+                    seen += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
     fn same_input_same_bytes_sorted_with_links() {
         let (_t, fs, kept) = sample();
         let mut one = Vec::new();
