@@ -441,9 +441,18 @@ pub fn run_measured(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> R
             break;
         }
         if start.elapsed() > timeout {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            panic!("slim {args:?} ran past {timeout:?}: killed");
+            // SIGTERM first: slim removes its containers and images.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let stop = Instant::now();
+            while unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) } != pid {
+                if stop.elapsed() > Duration::from_secs(20) {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("slim {args:?} ran past {timeout:?}: stopped");
         }
         std::thread::sleep(Duration::from_millis(5));
     }
