@@ -41,6 +41,10 @@ if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'
     log "adding rust-src to nightly"
     rustup component add rust-src --toolchain nightly
 fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz (scripts/fuzz.sh; about a minute)"
+    cargo install --locked cargo-fuzz >/dev/null
+fi
 if ! command -v bpf-linker >/dev/null 2>&1; then
     log "building bpf-linker against LLVM $LLVM (about a minute)"
     # Without LLVM 22 first on PATH, llvm-sys picks up another llvm-config.

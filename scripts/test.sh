@@ -18,6 +18,8 @@ cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
     py-web node-svc jvm-svc postgres slim-base >/dev/null
+step "fuzzing (each target a few seconds; scripts/fuzz.sh for longer)"
+bash scripts/fuzz.sh "${SLIM_FUZZ_SECONDS:-20}"
 step "tests"
 # --all-targets: unit and end-to-end tests (no doc tests; the crates have none).
 log="$(mktemp)"

@@ -418,6 +418,8 @@ pub fn run_measured(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> R
     let bin = std::env::var_os("SLIM_HOSTILE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(slim_bin);
+    // Reaped below by wait4, which std's Child does not know of.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(bin)
         .args(args)
         .envs(env.iter().copied())
@@ -489,7 +491,10 @@ pub fn disk_usage(p: &Path) -> u64 {
 pub fn powers_in(cache: &Path) -> Vec<String> {
     let mut found = Vec::new();
     // Only once slim has opened it (made its subdirectories).
-    if let Some(m) = std::fs::metadata(cache).ok().filter(|_| cache.join("unpacked").exists()) {
+    if let Some(m) = std::fs::metadata(cache)
+        .ok()
+        .filter(|_| cache.join("unpacked").exists())
+    {
         if m.permissions().mode() & 0o077 != 0 {
             found.push(format!(
                 "{} is mode {:o}",

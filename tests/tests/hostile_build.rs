@@ -28,17 +28,24 @@ fn with_layer(image: &str, layer: &[u8], out: &std::path::Path, work: &std::path
         members.push((name, b));
     }
     let get = |n: &str| members.iter().find(|(m, _)| m == n).map(|(_, b)| b.clone());
-    let mut manifest: serde_json::Value = serde_json::from_slice(&get("manifest.json").unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&get("manifest.json").unwrap()).unwrap();
     let cname = manifest[0]["Config"].as_str().unwrap().to_string();
     let mut config: serde_json::Value = serde_json::from_slice(&get(&cname).unwrap()).unwrap();
-    config["rootfs"]["diff_ids"].as_array_mut().unwrap().push(sha256(layer).into());
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(sha256(layer).into());
     if let Some(h) = config["history"].as_array_mut() {
         h.push(serde_json::json!({"created_by": "hostile layer"}));
     }
     let config = serde_json::to_vec(&config).unwrap();
     let new_cname = format!("{}.json", &sha256(&config)[7..]);
     manifest[0]["Config"] = new_cname.clone().into();
-    manifest[0]["Layers"].as_array_mut().unwrap().push("hostile/layer.tar".into());
+    manifest[0]["Layers"]
+        .as_array_mut()
+        .unwrap()
+        .push("hostile/layer.tar".into());
     manifest[0]["RepoTags"] = serde_json::Value::Null;
     let mut entries: Vec<E> = members
         .iter()
@@ -47,7 +54,10 @@ fn with_layer(image: &str, layer: &[u8], out: &std::path::Path, work: &std::path
         .collect();
     entries.push(E::file(&new_cname, &config));
     entries.push(E::file("hostile/layer.tar", layer));
-    entries.push(E::file("manifest.json", serde_json::to_vec(&manifest).unwrap()));
+    entries.push(E::file(
+        "manifest.json",
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
     std::fs::write(out, tar(&entries)).unwrap();
 }
 
@@ -124,7 +134,9 @@ fn hostile_layer_through_slim_build() {
             continue;
         }
         let mut inner = tar::Archive::new(m);
-        let Ok(entries) = inner.entries() else { continue };
+        let Ok(entries) = inner.entries() else {
+            continue;
+        };
         for e in entries {
             let Ok(mut e) = e else { break };
             let h = e.header().clone();

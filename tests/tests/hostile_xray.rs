@@ -674,7 +674,11 @@ fn plain_xray_checks_the_diff_id() {
 }
 
 fn altered(name: &str, what: impl FnOnce(&Oci)) {
-    let want = if name.ends_with("crc_broken") { "layer" } else { "blob" };
+    let want = if name.ends_with("crc_broken") {
+        "layer"
+    } else {
+        "blob"
+    };
     case(name, Want::Refuse(want), |w, _| {
         let (img, o) = layout(w, &[Layer::gz(tar(&base()))]);
         what(&o);

@@ -201,7 +201,6 @@ pub fn read_within(path: &Path, limits: &Limits) -> Result<Archive> {
             _ => {}
         }
     }
-    drop(entries);
     let blob = |name: &str| -> Result<BlobRef> {
         let mut name = name.trim_start_matches("./").to_string();
         for _ in 0..8 {

@@ -129,8 +129,11 @@ pub fn metadata(data: &[u8]) {
     let _ = serde_json::from_slice::<oci_spec::image::ImageIndex>(data);
 }
 
+/// A fuzz target: bytes in, nothing out but not panicking.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the replay of regression inputs.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("docker_archive", docker_archive),
     ("oci_layout", oci_layout),
     ("layer", layer),

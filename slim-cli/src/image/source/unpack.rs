@@ -85,9 +85,12 @@ impl Budget {
     }
 }
 
+/// A layer's tar over its blob: decompressed, bounded, hashed, metered.
+pub type LayerTar = tar::Archive<Metered<Hashing<Bounded<Box<dyn Read + Send>>>>>;
+
 /// The tar stream of one layer: decompressed, bounded, hashed.
 pub struct LayerReader {
-    pub archive: tar::Archive<Metered<Hashing<Bounded<Box<dyn Read + Send>>>>>,
+    pub archive: LayerTar,
     pub meter: Arc<Meter>,
     pub trip: Arc<Trip>,
     diff_id: String,
