@@ -12,7 +12,11 @@ use crate::{
         archive::BlobRef,
         dive_ci::{self, RuleResult, Status},
         sbom,
-        source::{self, unpack::layer_reader},
+        source::{
+            self,
+            unpack::{layer_reader, Budget},
+        },
+        tarx::{self, Tally},
     },
     rebuild::inventory,
     transport::ImageName,
@@ -50,6 +54,7 @@ pub async fn run(args: XrayArgs) -> Result<()> {
     let diff_ids = src.meta.diff_ids().to_vec();
     let top = args.top;
     let analysis = tokio::task::spawn_blocking(move || -> Result<Analysis> {
+        let budget = Budget::from_env()?;
         let mut layers = Vec::new();
         for (i, (blob, diff_id)) in blobs.layers.iter().zip(&diff_ids).enumerate() {
             let stats = LayerStats {
@@ -63,9 +68,9 @@ pub async fn run(args: XrayArgs) -> Result<()> {
                 },
                 ..Default::default()
             };
-            layers.push((stats, entries(blob, diff_id)?));
+            layers.push((stats, entries(blob, diff_id, &budget)?));
         }
-        Ok(analysis::analyze(&layers, top))
+        analysis::analyze(&layers, top)
     })
     .await??;
     let ci = rules.map(|r| r.evaluate(&analysis)).unwrap_or_default();
@@ -141,21 +146,36 @@ fn rules(args: &XrayArgs) -> Result<dive_ci::Rules> {
     Ok(rules)
 }
 
-/// The entries of one layer tarball.
-fn entries(blob: &BlobRef, diff_id: &str) -> Result<Vec<Entry>> {
-    let mut ar = tar::Archive::new(layer_reader(blob, diff_id)?);
+/// The entries of one layer tarball, read within the limits and checked
+/// against its diff ID to the last byte: what is not the image's is not
+/// analysed.
+pub fn entries(blob: &BlobRef, diff_id: &str, budget: &Budget) -> Result<Vec<Entry>> {
+    let mut layer = layer_reader(blob, diff_id, budget)?;
+    let limits = budget.limits;
     let mut out = Vec::new();
-    for e in ar
-        .entries()
-        .with_context(|| format!("layer {diff_id} is not a tar"))?
     {
-        let e = e.with_context(|| format!("layer {diff_id} is not a readable tar"))?;
-        let path = e.path()?.to_string_lossy().into_owned();
-        let is_dir = e.header().entry_type().is_dir();
-        if let Some(entry) = Entry::from_tar(&path, is_dir, e.size()) {
-            out.push(entry);
+        let mut it = layer.archive.entries().map_err(|e| {
+            layer
+                .trip
+                .explain(e, &format!("layer {diff_id} is not a tar"))
+        })?;
+        let mut tally = Tally::layer(&limits);
+        while let Some(mut e) = tarx::next(&mut it, &layer.meter, &limits, &mut tally)? {
+            let path = e.path()?.to_string_lossy().into_owned();
+            let is_dir = e.header().entry_type().is_dir();
+            if let Some(entry) = Entry::from_tar(&path, is_dir, e.size()) {
+                out.push(entry);
+            }
+            // Read through (it is hashed), not skipped inside the next
+            // header's read, which is bounded.
+            std::io::copy(&mut e, &mut std::io::sink()).map_err(|err| {
+                layer
+                    .trip
+                    .explain(err, &format!("layer {diff_id} is truncated"))
+            })?;
         }
     }
+    layer.finish(budget)?;
     Ok(out)
 }
 

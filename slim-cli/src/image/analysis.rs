@@ -120,11 +120,26 @@ struct PathCost {
     min: Option<u64>,
 }
 
+/// Sizes come from the image: every sum is checked, so entries crafted to
+/// wrap around 2^64 are an error, never a small total that passes a gate.
+fn overflow() -> anyhow::Error {
+    anyhow::anyhow!("the image's sizes add up past 2^64 bytes: it is crafted or corrupt")
+}
+
+fn add(a: u64, b: u64) -> anyhow::Result<u64> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+fn sum(it: impl IntoIterator<Item = u64>) -> anyhow::Result<u64> {
+    it.into_iter().try_fold(0u64, add)
+}
+
 impl PathCost {
-    fn visit(&mut self, size: u64) {
+    fn visit(&mut self, size: u64) -> anyhow::Result<()> {
         self.layers += 1;
-        self.cumulative += size;
+        self.cumulative = add(self.cumulative, size)?;
         self.min = Some(self.min.map_or(size, |m| m.min(size)));
+        Ok(())
     }
 }
 
@@ -148,29 +163,30 @@ fn remove_under(
     costs: &mut HashMap<String, PathCost>,
     stats: &mut LayerStats,
     dir: &str,
-) {
+) -> anyhow::Result<()> {
     let gone: Vec<(String, bool)> = under(live, dir)
         .map(|(p, (_, d))| (p.clone(), *d))
         .collect();
     for (p, is_dir) in gone {
         if !is_dir {
-            costs.entry(p.clone()).or_default().visit(0);
+            costs.entry(p.clone()).or_default().visit(0)?;
             stats.removed += 1;
         }
         live.remove(&p);
     }
+    Ok(())
 }
 
 /// Analyzes `layers` (bottom first); `top` is how many of the largest
 /// files, directories and inefficiencies to list.
-pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
+pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> anyhow::Result<Analysis> {
     // Path -> (size, is_dir), as stacked so far.
     let mut live: BTreeMap<String, (u64, bool)> = BTreeMap::new();
     let mut costs: HashMap<String, PathCost> = HashMap::new();
     let mut stats = Vec::new();
     for (meta, entries) in layers {
         let mut s = meta.clone();
-        s.size_bytes = entries.iter().map(|e| e.size).sum();
+        s.size_bytes = sum(entries.iter().map(|e| e.size))?;
         // Deletions act on what lower layers left, whatever the tar order.
         for e in entries {
             match e.kind {
@@ -181,14 +197,14 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
                     if is_dir {
                         // Each file it held is deleted, as under an opaque
                         // directory (below).
-                        remove_under(&mut live, &mut costs, &mut s, &e.path);
+                        remove_under(&mut live, &mut costs, &mut s, &e.path)?;
                     } else {
-                        costs.entry(e.path.clone()).or_default().visit(0);
+                        costs.entry(e.path.clone()).or_default().visit(0)?;
                         s.removed += 1;
                     }
                     live.remove(&e.path);
                 }
-                EntryKind::Opaque => remove_under(&mut live, &mut costs, &mut s, &e.path),
+                EntryKind::Opaque => remove_under(&mut live, &mut costs, &mut s, &e.path)?,
                 _ => {}
             }
         }
@@ -200,7 +216,7 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
                     } else {
                         s.added += 1;
                     }
-                    costs.entry(e.path.clone()).or_default().visit(e.size);
+                    costs.entry(e.path.clone()).or_default().visit(e.size)?;
                     live.insert(e.path.clone(), (e.size, false));
                 }
                 EntryKind::Dir => {
@@ -212,8 +228,8 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
         stats.push(s);
     }
 
-    let size_bytes = stats.iter().map(|s| s.size_bytes).sum();
-    let user_size_bytes = stats.iter().skip(1).map(|s| s.size_bytes).sum::<u64>();
+    let size_bytes = sum(stats.iter().map(|s| s.size_bytes))?;
+    let user_size_bytes = sum(stats.iter().skip(1).map(|s| s.size_bytes))?;
     let mut inefficiencies: Vec<Waste> = costs
         .iter()
         .filter(|(_, c)| c.layers > 1)
@@ -223,10 +239,10 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
             bytes: c.cumulative,
         })
         .collect();
-    let wasted_bytes = inefficiencies.iter().map(|w| w.bytes).sum();
-    let (min_sum, all_sum) = costs.values().fold((0u64, 0u64), |(m, a), c| {
-        (m + c.min.unwrap_or(0), a + c.cumulative)
-    });
+    let wasted_bytes = sum(inefficiencies.iter().map(|w| w.bytes))?;
+    let (min_sum, all_sum) = costs.values().try_fold((0u64, 0u64), |(m, a), c| {
+        Ok::<_, anyhow::Error>((add(m, c.min.unwrap_or(0))?, add(a, c.cumulative)?))
+    })?;
     let efficiency = if all_sum == 0 {
         1.0
     } else {
@@ -249,7 +265,8 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
         let mut p = f.path.as_str();
         while let Some((parent, _)) = p.rsplit_once('/') {
             let key = if parent.is_empty() { "/" } else { parent };
-            *dirs.entry(key.to_string()).or_default() += f.bytes;
+            let d = dirs.entry(key.to_string()).or_default();
+            *d = add(*d, f.bytes)?;
             p = parent;
             if parent.is_empty() {
                 break;
@@ -266,7 +283,7 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
     largest_dirs.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
     largest_dirs.truncate(top);
 
-    Analysis {
+    Ok(Analysis {
         layers: stats,
         size_bytes,
         user_size_bytes,
@@ -280,7 +297,7 @@ pub fn analyze(layers: &[(LayerStats, Vec<Entry>)], top: usize) -> Analysis {
         inefficiencies,
         largest_files: files,
         largest_dirs,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -328,7 +345,8 @@ mod tests {
                 ]),
             ],
             10,
-        );
+        )
+        .unwrap();
         assert_eq!(a.wasted_bytes, 1000 + 30 + 50);
         assert_eq!(a.size_bytes, 100 + 1030 + 50);
         assert_eq!(a.user_size_bytes, 1080);
@@ -349,7 +367,8 @@ mod tests {
                 layer(&[(".wh.d", false, 0)]),
             ],
             10,
-        );
+        )
+        .unwrap();
         // Each file of the deleted directory is wasted.
         assert_eq!(a.layers[1].removed, 2);
         assert_eq!(a.wasted_bytes, 30);
@@ -364,7 +383,8 @@ mod tests {
                 ]),
             ],
             10,
-        );
+        )
+        .unwrap();
         assert_eq!(a.wasted_bytes, 10);
         assert_eq!(a.layers[1].removed, 1);
         assert_eq!(a.layers[1].added, 1);
@@ -373,8 +393,28 @@ mod tests {
     }
 
     #[test]
+    fn sizes_that_wrap_around_are_an_error() {
+        let huge = u64::MAX / 2 + 1;
+        let e = analyze(
+            &[layer(&[
+                ("a", false, huge),
+                ("b", false, huge),
+                ("c", false, 1),
+            ])],
+            10,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("2^64"), "{e}");
+        assert!(analyze(
+            &[layer(&[("a", false, huge)]), layer(&[("a", false, huge)])],
+            10
+        )
+        .is_err());
+    }
+
+    #[test]
     fn no_repeats_is_fully_efficient() {
-        let a = analyze(&[layer(&[("a", false, 5)]), layer(&[("b", false, 7)])], 10);
+        let a = analyze(&[layer(&[("a", false, 5)]), layer(&[("b", false, 7)])], 10).unwrap();
         assert_eq!(a.wasted_bytes, 0);
         assert_eq!(a.efficiency, 1.0);
     }

@@ -10,18 +10,30 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::digest::{hex, sha256};
+use super::{
+    confined,
+    digest::{checked_hex, hex, sha256, Expect, Verify},
+    limits::{self, Limits},
+    tarx::{self, Tally, Trip},
+};
 
 /// A byte range of a file: a blob in a layout or cache (the whole file) or
-/// a member of an archive.
+/// a member of an archive; read, when its digest is known, through a check
+/// of that digest and size.
 #[derive(Debug, Clone)]
 pub struct BlobRef {
     pub path: PathBuf,
     pub offset: u64,
     pub len: u64,
+    /// Opened beneath this directory (an OCI layout's), `path` relative to
+    /// it: no symlink in the layout is followed.
+    pub root: Option<PathBuf>,
+    /// What the bytes must be (a layout's or a registry's descriptor).
+    pub expect: Option<Expect>,
 }
 
 impl BlobRef {
+    /// A whole regular file slim itself chose (its cache, its output).
     pub fn file(path: PathBuf) -> Result<Self> {
         let len = std::fs::metadata(&path)
             .with_context(|| format!("cannot read {}", path.display()))?
@@ -30,20 +42,66 @@ impl BlobRef {
             path,
             offset: 0,
             len,
+            root: None,
+            expect: None,
         })
     }
 
-    pub fn open(&self) -> Result<impl Read> {
-        let mut f = std::fs::File::open(&self.path)
-            .with_context(|| format!("cannot open {}", self.path.display()))?;
-        f.seek(SeekFrom::Start(self.offset))?;
-        Ok(std::io::BufReader::with_capacity(1 << 20, f.take(self.len)))
+    /// Blob `rel` of the directory `root`, which must be a regular file
+    /// (not a symlink) of `expect`'s size.
+    pub fn beneath(root: &Path, rel: PathBuf, expect: Expect) -> Result<Self> {
+        let (_, len) =
+            confined::open_regular(confined::open_root(root)?, &rel).with_context(|| {
+                format!(
+                    "{}: blob {} is missing, a symlink or not a regular file",
+                    root.display(),
+                    expect.digest
+                )
+            })?;
+        if let Some(size) = expect.size.filter(|s| *s != len) {
+            bail!(
+                "{}: blob {} is {len} bytes, not the {size} its descriptor says",
+                root.display(),
+                expect.digest
+            );
+        }
+        Ok(Self {
+            path: rel,
+            offset: 0,
+            len,
+            root: Some(root.to_path_buf()),
+            expect: Some(expect),
+        })
     }
 
-    pub fn read_all(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(self.len as usize);
-        self.open()?.read_to_end(&mut v)?;
-        Ok(v)
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        let ctx = || format!("cannot open {}", self.path.display());
+        let mut f = match &self.root {
+            Some(root) => {
+                confined::open_regular(confined::open_root(root).with_context(ctx)?, &self.path)
+                    .with_context(ctx)?
+                    .0
+            }
+            None => std::fs::File::open(&self.path).with_context(ctx)?,
+        };
+        f.seek(SeekFrom::Start(self.offset))?;
+        let r = std::io::BufReader::with_capacity(1 << 20, f.take(self.len));
+        Ok(match &self.expect {
+            Some(e) => Box::new(Verify::new(r, e.clone())),
+            None => Box::new(r),
+        })
+    }
+
+    /// The whole blob, refused past `limit` bytes (metadata: manifests,
+    /// configs), never allocated from the size a header claims.
+    pub fn read_all(&self, limit: u64) -> Result<Vec<u8>> {
+        Ok(confined::read_bounded(
+            self.open()?,
+            self.len,
+            limit,
+            &self.path.display().to_string(),
+            limits::METADATA_VAR,
+        )?)
     }
 }
 
@@ -99,18 +157,26 @@ pub struct Archive {
 
 /// Indexes `path` and reads its first image.
 pub fn read(path: &Path) -> Result<Archive> {
+    read_within(path, &Limits::from_env()?)
+}
+
+/// [`read`], within `limits`.
+pub fn read_within(path: &Path, limits: &Limits) -> Result<Archive> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open the docker-archive {}", path.display()))?;
-    let mut ar = tar::Archive::new(std::io::BufReader::new(file));
+    let file_len = file.metadata()?.len();
+    let what = format!("the docker-archive {}", path.display());
+    let trip = std::sync::Arc::new(Trip::default());
+    let (mut ar, meter) = tarx::archive(std::io::BufReader::new(file), limits, &what, trip.clone());
     let mut members: HashMap<String, (u64, u64)> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let norm = |p: &Path| p.to_string_lossy().trim_start_matches("./").to_string();
-    for entry in ar
-        .entries()
-        .with_context(|| format!("{} is not a tar archive", path.display()))?
-    {
-        let e =
-            entry.with_context(|| format!("{} is not a readable tar archive", path.display()))?;
+    // Seeking past members: a member claiming a terabyte is not read.
+    let mut entries = ar
+        .entries_with_seek()
+        .map_err(|e| trip.explain(e, &format!("{what} is not a tar archive")))?;
+    let mut tally = Tally::archive(limits);
+    while let Some(e) = tarx::next(&mut entries, &meter, limits, &mut tally)? {
         let name = norm(&e.path()?);
         match e.header().entry_type() {
             // `docker save` links a layer that two images share.
@@ -121,9 +187,18 @@ pub fn read(path: &Path) -> Result<Archive> {
                     links.insert(name, joined);
                 }
             }
-            _ => {
-                members.insert(name, (e.raw_file_position(), e.size()));
+            // Only plain members are blobs: a sparse member's bytes are not
+            // where its header says.
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let (offset, len) = (e.raw_file_position(), e.size());
+                if offset.checked_add(len).is_none_or(|end| end > file_len) {
+                    bail!(
+                        "{what}: member {name} claims {len} bytes, past the end of the file (truncated or crafted)"
+                    );
+                }
+                members.insert(name, (offset, len));
             }
+            _ => {}
         }
     }
     let blob = |name: &str| -> Result<BlobRef> {
@@ -141,20 +216,35 @@ pub fn read(path: &Path) -> Result<Archive> {
             path: path.to_path_buf(),
             offset,
             len,
+            root: None,
+            expect: None,
         })
     };
+    let meta = limits.metadata_bytes;
     let manifest: serde_json::Value =
-        serde_json::from_slice(&blob("manifest.json")?.read_all()?)
+        serde_json::from_slice(&blob("manifest.json")?.read_all(meta)?)
             .with_context(|| format!("the manifest.json of {} is not JSON", path.display()))?;
     let Some(image) = manifest.get(0) else {
         bail!("{} holds no image", path.display());
     };
-    let config = blob(
-        image["Config"]
-            .as_str()
-            .context("manifest.json names no Config")?,
-    )?
-    .read_all()?;
+    let config_name = image["Config"]
+        .as_str()
+        .context("manifest.json names no Config")?;
+    let config = blob(config_name)?.read_all(meta)?;
+    // `HEX.json` (docker save) or `blobs/sha256/HEX` (OCI-style) names the
+    // config by its digest: it must be that digest.
+    let named = config_name
+        .trim_start_matches("./")
+        .trim_start_matches("blobs/sha256/")
+        .trim_end_matches(".json");
+    let named = format!("sha256:{named}");
+    if checked_hex(&named).is_ok() && sha256(&config) != named {
+        bail!(
+            "{}: config {config_name} does not match its digest (read {}): the archive is corrupt or was altered",
+            path.display(),
+            sha256(&config)
+        );
+    }
     let layers = image["Layers"]
         .as_array()
         .context("manifest.json lists no Layers")?
@@ -201,6 +291,7 @@ mod tests {
         std::fs::write(&l1, b"first layer").unwrap();
         std::fs::write(&l2, b"second").unwrap();
         let layers = [BlobRef::file(l1).unwrap(), BlobRef::file(l2).unwrap()];
+        let m = 1 << 20;
         let path = t.path().join("a.tar");
         write(
             std::fs::File::create(&path).unwrap(),
@@ -212,8 +303,8 @@ mod tests {
         let a = read(&path).unwrap();
         assert_eq!(a.config, b"{}");
         assert_eq!(a.tags, ["app:1"]);
-        assert_eq!(a.layers[0].read_all().unwrap(), b"first layer");
-        assert_eq!(a.layers[1].read_all().unwrap(), b"second");
+        assert_eq!(a.layers[0].read_all(m).unwrap(), b"first layer");
+        assert_eq!(a.layers[1].read_all(m).unwrap(), b"second");
     }
 
     #[test]

@@ -178,7 +178,7 @@ mod tests {
     use crate::image::analysis::analyze;
 
     fn analysis(wasted: u64, user: u64) -> Analysis {
-        let mut a = analyze(&[], 0);
+        let mut a = analyze(&[], 0).unwrap();
         a.wasted_bytes = wasted;
         a.user_size_bytes = user;
         a.user_wasted_percent = wasted as f64 / user as f64;

@@ -11,7 +11,8 @@ use oci_spec::image::{
 
 use super::{
     archive::BlobRef,
-    digest::{hex, sha256},
+    digest::{checked_hex, hex, sha256, Expect},
+    limits::Limits,
 };
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -23,15 +24,45 @@ pub struct Layout {
     pub layers: Vec<BlobRef>,
 }
 
-fn blob_path(dir: &Path, digest: &Digest) -> std::path::PathBuf {
-    dir.join("blobs")
-        .join(digest.algorithm().as_ref())
-        .join(digest.digest())
+/// The blob a descriptor names, checked: a sha256 digest, a regular file
+/// beneath the layout (no symlink on the way), of the descriptor's size;
+/// its bytes are checked against the digest as they are read.
+fn blob(dir: &Path, d: &oci_spec::image::Descriptor) -> Result<BlobRef> {
+    let digest = d.digest().to_string();
+    let hex = checked_hex(&digest).with_context(|| format!("the OCI layout {}", dir.display()))?;
+    BlobRef::beneath(
+        dir,
+        Path::new("blobs/sha256").join(hex),
+        Expect {
+            digest: digest.clone(),
+            size: Some(d.size()),
+        },
+    )
+}
+
+/// A small JSON blob (index, manifest, config), read whole and verified.
+fn json_blob(dir: &Path, d: &oci_spec::image::Descriptor, limits: &Limits) -> Result<Vec<u8>> {
+    blob(dir, d)?
+        .read_all(limits.metadata_bytes)
+        .with_context(|| format!("the OCI layout {}", dir.display()))
 }
 
 /// Reads the image `tag` names (its ref name), or the only one there is.
 pub fn read(dir: &Path, tag: Option<&str>) -> Result<Layout> {
-    let index = ImageIndex::from_file(dir.join("index.json"))
+    read_within(dir, tag, &Limits::from_env()?)
+}
+
+/// [`read`], within `limits`.
+pub fn read_within(dir: &Path, tag: Option<&str>, limits: &Limits) -> Result<Layout> {
+    let raw = super::confined::read_regular(
+        super::confined::open_root(dir)
+            .with_context(|| format!("{} is not an OCI image layout", dir.display()))?,
+        Path::new("index.json"),
+        limits.metadata_bytes,
+        super::limits::METADATA_VAR,
+    )
+    .with_context(|| format!("{} is not an OCI image layout", dir.display()))?;
+    let index: ImageIndex = serde_json::from_slice(&raw)
         .map_err(|e| anyhow!("{} is not an OCI image layout: {e}", dir.display()))?;
     let name_of = |d: &oci_spec::image::Descriptor| {
         d.annotations()
@@ -60,7 +91,7 @@ pub fn read(dir: &Path, tag: Option<&str>) -> Result<Layout> {
     };
     let desc = if *desc.media_type() == MediaType::ImageIndex {
         // A multi-platform image: this machine's platform.
-        let nested = ImageIndex::from_file(blob_path(dir, desc.digest()))
+        let nested: ImageIndex = serde_json::from_slice(&json_blob(dir, &desc, limits)?)
             .map_err(|e| anyhow!("cannot read an image index in {}: {e}", dir.display()))?;
         nested
             .manifests()
@@ -81,14 +112,13 @@ pub fn read(dir: &Path, tag: Option<&str>) -> Result<Layout> {
     } else {
         desc
     };
-    let manifest = ImageManifest::from_file(blob_path(dir, desc.digest()))
+    let manifest: ImageManifest = serde_json::from_slice(&json_blob(dir, &desc, limits)?)
         .map_err(|e| anyhow!("cannot read the image manifest in {}: {e}", dir.display()))?;
-    let config = std::fs::read(blob_path(dir, manifest.config().digest()))
-        .with_context(|| format!("the OCI layout {} lacks its config blob", dir.display()))?;
+    let config = json_blob(dir, manifest.config(), limits)?;
     let layers = manifest
         .layers()
         .iter()
-        .map(|l| BlobRef::file(blob_path(dir, l.digest())))
+        .map(|l| blob(dir, l))
         .collect::<Result<Vec<_>>>()?;
     Ok(Layout { config, layers })
 }
@@ -196,7 +226,7 @@ mod tests {
         write(&dir, "v1", b"{\"a\":1}", &layer, &sha256(b"tar bytes")).unwrap();
         let l = read(&dir, Some("v1")).unwrap();
         assert_eq!(l.config, b"{\"a\":1}");
-        assert_eq!(l.layers[0].read_all().unwrap(), b"tar bytes");
+        assert_eq!(l.layers[0].read_all(1 << 20).unwrap(), b"tar bytes");
         assert!(read(&dir, None).is_ok(), "the only image needs no name");
         let e = read(&dir, Some("v2")).err().unwrap().to_string();
         assert!(e.contains("no image named v2"), "{e}");

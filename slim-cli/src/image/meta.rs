@@ -30,6 +30,10 @@ impl ImageMeta {
             .cloned();
         let config: ImageConfiguration =
             serde_json::from_value(value).context("the image config is not a valid OCI config")?;
+        // Diff IDs name cache directories: digests, or nothing.
+        for d in config.rootfs().diff_ids() {
+            super::digest::checked_hex(d).context("the image config's rootfs.diff_ids")?;
+        }
         Ok(Self {
             id,
             size_bytes,
@@ -79,7 +83,7 @@ mod tests {
         let raw = br#"{"architecture":"amd64","os":"linux",
             "config":{"Hostname":"","ExposedPorts":{"80/tcp":{},"53/udp":{},"8080":{}},
               "Env":["A=1"],"Entrypoint":["/app"],"Healthcheck":{"Test":["CMD","true"]}},
-            "rootfs":{"type":"layers","diff_ids":["sha256:aa","sha256:bb"]},
+            "rootfs":{"type":"layers","diff_ids":["sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"]},
             "history":[{"created_by":"x","empty_layer":true}]}"#;
         let m = ImageMeta::from_config_json(raw, 7).unwrap();
         assert_eq!(m.tcp_ports(), [80, 8080]);
@@ -88,7 +92,10 @@ mod tests {
             Some(&["/app".to_string()][..])
         );
         assert_eq!(m.healthcheck.as_ref().unwrap()["Test"][1], "true");
-        assert_eq!(m.diff_ids(), ["sha256:aa", "sha256:bb"]);
+        assert_eq!(m.diff_ids()[1], format!("sha256:{}", "b".repeat(64)));
+        let bad = br#"{"architecture":"amd64","os":"linux",
+            "rootfs":{"type":"layers","diff_ids":["sha256:../../x"]}}"#;
+        assert!(ImageMeta::from_config_json(bad, 0).is_err());
         assert!(m.id.starts_with("sha256:"));
     }
 }

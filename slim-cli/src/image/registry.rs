@@ -14,7 +14,11 @@ use oci_client::{
 };
 use tokio::io::AsyncReadExt;
 
-use super::{archive::BlobRef, digest::hex};
+use super::{
+    archive::BlobRef,
+    digest::{checked_hex, sha256, Expect, Verify},
+    limits::Limits,
+};
 
 /// How to reach registries.
 #[derive(Debug, Clone, Copy)]
@@ -107,11 +111,33 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
                 &registry,
             )
         })?;
+    let limits = Limits::from_env()?;
+    // The config is the image's ID: it must be the digest the manifest names.
+    checked_hex(&manifest.config.digest).context("the manifest's config digest")?;
+    if config.len() as u64 > limits.metadata_bytes {
+        anyhow::bail!(
+            "the config of {reference} is larger than {} (raise {} if it is trusted)",
+            super::limits::human(limits.metadata_bytes),
+            super::limits::METADATA_VAR
+        );
+    }
+    if sha256(config.as_bytes()) != manifest.config.digest {
+        anyhow::bail!(
+            "the config of {reference} does not match its digest {}: the registry sent something else",
+            manifest.config.digest
+        );
+    }
     std::fs::create_dir_all(blobs).with_context(|| format!("cannot create {}", blobs.display()))?;
     let mut layers = Vec::new();
     for layer in &manifest.layers {
-        let path = blobs.join(hex(&layer.digest));
-        if !path.exists() {
+        // Validated before it names a file.
+        let hex = checked_hex(&layer.digest).context("a layer digest of the manifest")?;
+        let expect = Expect {
+            digest: layer.digest.clone(),
+            size: u64::try_from(layer.size).ok(),
+        };
+        let path = blobs.join(hex);
+        if std::fs::symlink_metadata(&path).is_err() {
             tracing::info!(digest = %layer.digest, size = layer.size, "pulling a layer");
             let tmp = tempfile::NamedTempFile::new_in(blobs)?;
             let out = tokio::fs::File::from_std(tmp.reopen()?);
@@ -123,10 +149,17 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
                     &registry,
                 )
             })?;
+            // Checked again here, whatever the client did, before the blob
+            // becomes visible in the cache.
+            let mut check = Verify::new(std::io::BufReader::new(tmp.reopen()?), expect.clone());
+            std::io::copy(&mut check, &mut std::io::sink())
+                .with_context(|| format!("layer {} of {reference}", layer.digest))?;
             tmp.persist(&path)
                 .with_context(|| format!("cannot store {}", path.display()))?;
         }
-        layers.push(BlobRef::file(path)?);
+        let mut blob = BlobRef::file(path)?;
+        blob.expect = Some(expect);
+        layers.push(blob);
     }
     Ok(Pulled {
         config: config.into_bytes(),

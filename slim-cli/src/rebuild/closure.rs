@@ -176,7 +176,7 @@ fn walk(fs: &LayerStack, path: &str) -> (Option<(String, Found)>, Vec<Step>) {
         if found.meta.file_type().is_symlink() {
             steps.push(Step::Symlink(next.clone()));
             hops += 1;
-            let target = match std::fs::read_link(&found.host) {
+            let target = match fs.read_link(&found) {
                 Ok(t) if hops <= MAX_SYMLINKS => t,
                 _ => return (None, steps),
             };
@@ -350,7 +350,7 @@ impl<'a> Closer<'a> {
         if self.ld_cache.is_none() {
             let map = resolve_path(self.fs, "/etc/ld.so.cache")
                 .and_then(|p| self.fs.lookup(&p))
-                .and_then(|f| std::fs::read(f.host).ok())
+                .and_then(|f| self.fs.read_file(&f).ok())
                 .map(|d| elf::parse_ld_so_cache(&d))
                 .unwrap_or_default();
             self.ld_cache = Some(map);
@@ -376,12 +376,15 @@ impl<'a> Closer<'a> {
             let Some(found) = self.fs.lookup(&path) else {
                 continue;
             };
+            // Regular files only: a FIFO would block, a device never end.
+            let Ok((mut file, _)) = self.fs.open_file(&found) else {
+                continue;
+            };
             let mut head = [0u8; 256];
             let n = {
                 use std::io::Read;
-                let mut f = std::fs::File::open(&found.host)
-                    .with_context(|| format!("cannot read {path} from the image"))?;
-                f.read(&mut head)?
+                file.read(&mut head)
+                    .with_context(|| format!("cannot read {path} from the image"))?
             };
             let head = &head[..n];
             if let Some(interp) = elf::shebang(head) {
@@ -393,8 +396,6 @@ impl<'a> Closer<'a> {
                 continue;
             }
             // Mapped, not read: a large ELF file costs no heap.
-            let file = std::fs::File::open(&found.host)
-                .with_context(|| format!("cannot read {path} from the image"))?;
             // SAFETY: layer files are not modified while slim reads them
             // (the image is never written to); a torn read only makes the
             // parse fail, which skips the file.

@@ -31,6 +31,8 @@ impl LayerInfo {
             path: self.path.clone(),
             offset: 0,
             len: self.size,
+            root: None,
+            expect: None,
         }
     }
 }

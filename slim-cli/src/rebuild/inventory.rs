@@ -99,9 +99,15 @@ pub(crate) fn read(fs: &LayerStack, path: &str) -> Option<String> {
     if !found.meta.is_file() {
         return None;
     }
-    std::fs::read(found.host)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    // Regular files only, and bounded: a FIFO, a device or a sparse
+    // giant is not read whole.
+    match fs.read_file(&found) {
+        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => {
+            tracing::warn!(path, error = %e, "not read from the image");
+            None
+        }
+    }
 }
 
 /// `KEY: value` fields of one stanza (RFC 822 style; continuation lines

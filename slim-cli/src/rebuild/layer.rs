@@ -4,7 +4,6 @@
 //! image and trace give the same bytes and the same digest.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    fs::File,
     io::Write,
     os::unix::fs::{FileTypeExt, MetadataExt},
 };
@@ -15,6 +14,7 @@ use tar::{Builder, EntryType, Header};
 #[cfg(test)]
 use super::closure::Reason;
 use super::rootfs::LayerStack;
+use crate::image::source::unpack::SpecialKind;
 
 /// What the layer holds, for the report.
 #[derive(Debug, Default)]
@@ -70,29 +70,70 @@ pub fn write<W: Write, V>(
             continue;
         };
         let meta = &found.meta;
+        // What unpacking kept aside is the image's truth: the device or
+        // FIFO the placeholder stands for, the setuid mode, the xattrs.
+        let special = fs.special(&found);
         let mut h = Header::new_gnu();
-        h.set_uid(meta.uid() as u64);
-        h.set_gid(meta.gid() as u64);
-        h.set_mtime(meta.mtime().max(0) as u64);
-        h.set_mode(meta.mode() & 0o7777);
+        match special {
+            Some(s) => {
+                h.set_uid(s.uid);
+                h.set_gid(s.gid);
+                h.set_mtime(s.mtime);
+                h.set_mode(s.mode & 0o7777);
+            }
+            None => {
+                h.set_uid(meta.uid() as u64);
+                h.set_gid(meta.gid() as u64);
+                h.set_mtime(meta.mtime().max(0) as u64);
+                h.set_mode(meta.mode() & 0o7777);
+            }
+        }
         // /tmp is sticky and world-writable whatever the image says.
         if path == "/tmp" {
             wrote_tmp = true;
             h.set_mode(0o1777);
         }
         h.set_size(0);
-        let attrs = xattrs(&found.host);
+        let attrs = match special {
+            Some(s) => s
+                .xattrs
+                .iter()
+                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.clone()))
+                .collect(),
+            // slim's own unpacked copies carry none of the image's.
+            None if fs.in_place() => xattrs(&found.host),
+            None => Vec::new(),
+        };
         if !attrs.is_empty() {
             tar.append_pax_extensions(attrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
         }
         let ft = meta.file_type();
         let ctx = || format!("cannot add {path} to the layer");
-        if ft.is_dir() {
+        let device = match special.and_then(|s| s.kind) {
+            Some(SpecialKind::Fifo) => Some((EntryType::Fifo, 0)),
+            Some(SpecialKind::Char) => Some((EntryType::Char, 0)),
+            Some(SpecialKind::Block) => Some((EntryType::Block, 0)),
+            None if ft.is_char_device() => Some((EntryType::Char, meta.rdev())),
+            None if ft.is_block_device() => Some((EntryType::Block, meta.rdev())),
+            None if ft.is_fifo() => Some((EntryType::Fifo, meta.rdev())),
+            None => None,
+        };
+        if let Some((ty, rdev)) = device {
+            h.set_entry_type(ty);
+            let (major, minor) = match special {
+                Some(s) => (s.major, s.minor),
+                None => (libc::major(rdev), libc::minor(rdev)),
+            };
+            h.set_device_major(major)?;
+            h.set_device_minor(minor)?;
+            tar.append_data(&mut h, name, std::io::empty())
+                .with_context(ctx)?;
+        } else if ft.is_dir() {
             h.set_entry_type(EntryType::Directory);
             tar.append_data(&mut h, format!("{name}/"), std::io::empty())
                 .with_context(ctx)?;
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(&found.host).with_context(ctx)?;
+            let target = fs.read_link(&found).with_context(ctx)?;
             h.set_entry_type(EntryType::Symlink);
             tar.append_link(&mut h, name, target).with_context(ctx)?;
         } else if ft.is_file() {
@@ -114,26 +155,17 @@ pub fn write<W: Write, V>(
                 stats.entries += 1;
                 continue;
             }
-            h.set_size(meta.len());
-            let file = File::open(&found.host).with_context(ctx)?;
+            // Opened beneath its layer, and only if still a regular file;
+            // the size is the open file's, so the tar matches what is read.
+            let (file, size) = fs.open_file(&found).with_context(ctx)?;
+            h.set_size(size);
             tar.append_data(&mut h, name, file).with_context(ctx)?;
-            stats.file_bytes += meta.len();
+            stats.file_bytes = stats
+                .file_bytes
+                .checked_add(size)
+                .context("the layer's size passes 2^64 bytes")?;
         } else {
-            let ty = if ft.is_char_device() {
-                EntryType::Char
-            } else if ft.is_block_device() {
-                EntryType::Block
-            } else if ft.is_fifo() {
-                EntryType::Fifo
-            } else {
-                continue; // sockets do not belong in images
-            };
-            h.set_entry_type(ty);
-            let rdev = meta.rdev();
-            h.set_device_major(libc::major(rdev))?;
-            h.set_device_minor(libc::minor(rdev))?;
-            tar.append_data(&mut h, name, std::io::empty())
-                .with_context(ctx)?;
+            continue; // sockets do not belong in images
         }
         stats.entries += 1;
     }
@@ -197,6 +229,71 @@ mod tests {
             }
         }
         assert_eq!(found, Some(cap));
+    }
+
+    #[test]
+    fn records_of_unpacking_become_the_original_entries() {
+        use crate::image::source::unpack::{Special, SpecialKind};
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("l");
+        std::fs::create_dir_all(r.join("dev")).unwrap();
+        std::fs::create_dir_all(r.join("bin")).unwrap();
+        // What the unpacker leaves: an empty stand-in, a stripped mode.
+        std::fs::write(r.join("dev/sda"), "").unwrap();
+        std::fs::write(r.join("bin/su"), "su").unwrap();
+        let special = |kind, mode, major, minor, xattrs| Special {
+            kind,
+            mode,
+            uid: 0,
+            gid: 6,
+            mtime: 7,
+            major,
+            minor,
+            xattrs,
+        };
+        let cap = vec![("security.capability".to_string(), vec![1u8, 2, 3])];
+        let records = BTreeMap::from([
+            (
+                "dev/sda".to_string(),
+                special(Some(SpecialKind::Block), 0o660, 8, 0, vec![]),
+            ),
+            ("bin/su".to_string(), special(None, 0o4755, 0, 0, cap)),
+        ]);
+        let fs = LayerStack::unpacked(vec![(r, records)]);
+        let kept: BTreeMap<String, Reason> = ["/dev", "/dev/sda", "/bin", "/bin/su"]
+            .iter()
+            .map(|p| (p.to_string(), Reason::Touched))
+            .collect();
+        let mut out = Vec::new();
+        write(&fs, &kept, &BTreeSet::new(), &mut out).unwrap();
+        let mut ar = tar::Archive::new(out.as_slice());
+        let mut seen = 0;
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            match e.path().unwrap().to_str().unwrap() {
+                "dev/sda" => {
+                    assert_eq!(h.entry_type(), EntryType::Block);
+                    assert_eq!(h.device_major().unwrap(), Some(8));
+                    assert_eq!(h.mode().unwrap(), 0o660);
+                    assert_eq!(h.gid().unwrap(), 6);
+                    seen += 1;
+                }
+                "bin/su" => {
+                    assert_eq!(h.mode().unwrap(), 0o4755);
+                    let caps: Vec<_> = e
+                        .pax_extensions()
+                        .unwrap()
+                        .unwrap()
+                        .map(|x| x.unwrap().key().unwrap().to_string())
+                        .collect();
+                    assert_eq!(caps, ["SCHILY.xattr.security.capability"]);
+                    seen += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(seen, 2);
     }
 
     #[test]

@@ -4,13 +4,20 @@
 //! a lower path; an opaque directory (`trusted.overlay.opaque=y`) hides
 //! everything below it in lower layers.
 use std::{
-    collections::BTreeSet,
-    fs::Metadata,
+    collections::{BTreeMap, BTreeSet, HashMap},
+    fs::{File, Metadata},
     os::unix::fs::{FileTypeExt, MetadataExt},
     path::{Path, PathBuf},
 };
 
 use anyhow::{bail, Result};
+use rustix::fs::{Mode, OFlags};
+
+use crate::image::{
+    confined,
+    limits::{self, Limits},
+    source::unpack::Special,
+};
 
 /// One path found in the stack: where it lives on the host, and its metadata.
 #[derive(Debug, Clone)]
@@ -35,6 +42,11 @@ pub struct LayerStack {
     /// Layer directories, top (newest) first.
     layers: Vec<PathBuf>,
     whiteouts: Whiteouts,
+    /// What unpacking kept aside (devices, FIFOs, setuid, xattrs), by host
+    /// path.
+    specials: HashMap<PathBuf, Special>,
+    /// The most of one file [`LayerStack::read_file`] reads.
+    read_limit: u64,
 }
 
 fn is_whiteout(meta: &Metadata) -> bool {
@@ -58,6 +70,8 @@ impl LayerStack {
         Self {
             layers,
             whiteouts: Whiteouts::Overlay,
+            specials: HashMap::new(),
+            read_limit: Limits::from_env().unwrap_or_default().read_bytes,
         }
     }
 
@@ -65,23 +79,99 @@ impl LayerStack {
     /// `.wh.` files.
     pub fn tarballs(layers: Vec<PathBuf>) -> Self {
         Self {
-            layers,
             whiteouts: Whiteouts::Aufs,
+            ..Self::new(layers)
         }
+    }
+
+    /// Layers unpacked by slim (top first), each with its records of what
+    /// was not made on the host as it is (keyed by path in the layer).
+    pub fn unpacked(layers: Vec<(PathBuf, BTreeMap<String, Special>)>) -> Self {
+        let mut specials = HashMap::new();
+        for (dir, s) in &layers {
+            specials.extend(s.iter().map(|(rel, s)| (dir.join(rel), s.clone())));
+        }
+        Self {
+            specials,
+            ..Self::tarballs(layers.into_iter().map(|(d, _)| d).collect())
+        }
+    }
+
+    /// What the image says `found` is, where the file on the host is only
+    /// its stand-in (a device, a FIFO, a setuid file, xattrs).
+    pub fn special(&self, found: &Found) -> Option<&Special> {
+        self.specials.get(&found.host)
+    }
+
+    /// Whether the layers are an engine's, read in place (their xattrs
+    /// and devices are the image's own), not slim's unpacked copies.
+    pub fn in_place(&self) -> bool {
+        self.whiteouts == Whiteouts::Overlay
+    }
+
+    /// The layer directory `host` is in, and its path there.
+    fn beneath<'a>(&'a self, host: &'a Path) -> std::io::Result<(&'a Path, &'a Path)> {
+        self.layers
+            .iter()
+            .find_map(|l| Some((l.as_path(), host.strip_prefix(l).ok()?)))
+            .ok_or_else(|| std::io::Error::other(format!("{} is in no layer", host.display())))
+    }
+
+    /// Opens `found` for reading, confined beneath its layer directory, if
+    /// it is a regular file of the image (not a FIFO, a device or its
+    /// stand-in). Returns the file and its size.
+    pub fn open_file(&self, found: &Found) -> std::io::Result<(File, u64)> {
+        if self.special(found).is_some_and(|s| s.kind.is_some()) {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let (layer, rel) = self.beneath(&found.host)?;
+        confined::open_regular(confined::open_root(layer)?, rel)
+    }
+
+    /// The whole of regular file `found`, up to SLIM_MAX_READ_BYTES.
+    pub fn read_file(&self, found: &Found) -> std::io::Result<Vec<u8>> {
+        let (f, size) = self.open_file(found)?;
+        confined::read_bounded(
+            f,
+            size,
+            self.read_limit,
+            &found.host.display().to_string(),
+            limits::READ_VAR,
+        )
+    }
+
+    /// The target of symlink `found`, read beneath its layer directory.
+    pub fn read_link(&self, found: &Found) -> std::io::Result<PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        let (layer, rel) = self.beneath(&found.host)?;
+        let dir = confined::open_beneath(
+            confined::open_root(layer)?,
+            rel.parent().unwrap_or(Path::new("")),
+            OFlags::PATH | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
+        let name = rel.file_name().unwrap_or_default();
+        let target = rustix::fs::readlinkat(&dir, name, Vec::new())?;
+        Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
+            target.as_bytes(),
+        )))
     }
 
     /// Whether `name` in host directory `dir` is deleted by this layer.
     fn whited_out(&self, dir: &Path, name: &str, meta: Option<&Metadata>) -> bool {
         match self.whiteouts {
             Whiteouts::Overlay => meta.is_some_and(is_whiteout),
-            Whiteouts::Aufs => dir.join(format!("{WH_PREFIX}{name}")).exists(),
+            // lstat: a `.wh.` symlink is never followed to the host.
+            Whiteouts::Aufs => {
+                std::fs::symlink_metadata(dir.join(format!("{WH_PREFIX}{name}"))).is_ok()
+            }
         }
     }
 
     fn opaque(&self, dir: &Path) -> bool {
         match self.whiteouts {
             Whiteouts::Overlay => is_opaque(dir),
-            Whiteouts::Aufs => dir.join(WH_OPAQUE).exists(),
+            Whiteouts::Aufs => std::fs::symlink_metadata(dir.join(WH_OPAQUE)).is_ok(),
         }
     }
 
@@ -164,11 +254,26 @@ impl LayerStack {
         for layer in &self.layers {
             let mut dir = layer.clone();
             dir.extend(&comps);
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+            // Opened beneath the layer: a symlink on the way is not followed.
+            let rel: PathBuf = comps.iter().collect();
+            let Ok(fd) = confined::open_root(layer).and_then(|root| {
+                confined::open_beneath(
+                    root,
+                    &rel,
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                    Mode::empty(),
+                )
+            }) else {
+                continue;
+            };
+            let Ok(entries) = rustix::fs::Dir::read_from(&fd) else {
                 continue;
             };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
+                if name == "." || name == ".." {
+                    continue;
+                }
                 if self.whiteouts == Whiteouts::Aufs {
                     if name == WH_OPAQUE {
                         continue;
@@ -181,7 +286,15 @@ impl LayerStack {
                 if !seen.insert(name.clone()) {
                     continue;
                 }
-                if e.metadata().map(|m| !is_whiteout(&m)).unwrap_or(false) {
+                let Ok(st) =
+                    rustix::fs::statat(&fd, e.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                else {
+                    continue;
+                };
+                let whiteout = rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::CharacterDevice
+                    && st.st_rdev == 0;
+                if !whiteout {
                     names.insert(name);
                 }
             }

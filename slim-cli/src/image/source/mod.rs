@@ -105,7 +105,10 @@ pub async fn open(name: &ImageName, engine: Option<&Engine>, tls_verify: bool) -
 }
 
 fn blobs_origin(config: Vec<u8>, layers: Vec<BlobRef>) -> Result<(ImageMeta, Origin)> {
-    let size = layers.iter().map(|l| l.len).sum();
+    let size = layers
+        .iter()
+        .try_fold(0u64, |a, l| a.checked_add(l.len))
+        .context("the image's layer sizes add up past 2^64")?;
     let meta = ImageMeta::from_config_json(&config, size)?;
     if meta.diff_ids().len() != layers.len() {
         bail!(
@@ -222,13 +225,17 @@ impl Source {
         let diff_ids = self.meta.diff_ids().to_vec();
         tokio::task::spawn_blocking(move || {
             let cache = cache::Cache::open()?;
+            let budget = unpack::Budget::from_env()?;
             let mut dirs = layers
                 .iter()
                 .zip(&diff_ids)
-                .map(|(blob, diff_id)| cache.layer(blob, diff_id))
+                .map(|(blob, diff_id)| {
+                    let l = cache.layer(blob, diff_id, &budget)?;
+                    Ok((l.dir, l.unpacked.specials))
+                })
                 .collect::<Result<Vec<_>>>()?;
             dirs.reverse();
-            Ok(LayerStack::tarballs(dirs))
+            Ok(LayerStack::unpacked(dirs))
         })
         .await?
     }

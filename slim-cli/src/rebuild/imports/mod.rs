@@ -26,7 +26,8 @@ fn is_file(fs: &LayerStack, path: &str) -> bool {
 }
 
 fn read(fs: &LayerStack, path: &str) -> Option<Vec<u8>> {
-    std::fs::read(find(fs, path)?.host).ok()
+    // Regular files only, and bounded (SLIM_MAX_READ_BYTES).
+    fs.read_file(&find(fs, path)?).ok()
 }
 
 fn read_text(fs: &LayerStack, path: &str) -> Option<String> {

@@ -1,0 +1,7 @@
+//! slim's metadata reader on arbitrary bytes (slim_cli::image::fuzzing).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    slim_cli::image::fuzzing::metadata(data);
+});
