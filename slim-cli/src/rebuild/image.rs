@@ -291,7 +291,11 @@ mod tests {
             serde_json::from_slice(&config_json(&src, "sha256:00", &edits).unwrap()).unwrap();
         let c = &v["config"];
         assert_eq!(c["Env"], serde_json::json!(["B=3", "PATH=/bin", "C=4"]));
-        assert_eq!(c["Labels"], serde_json::json!({"k": "v", "new": "y"}));
+        // The source label is slim's own, for `slim debug`.
+        assert_eq!(
+            c["Labels"],
+            serde_json::json!({"k": "v", "new": "y", SOURCE_LABEL: "sha256:11"})
+        );
         assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/app"]), "kept");
         assert!(c.get("Cmd").is_none_or(|x| x.is_null()), "cleared: {c}");
         assert!(c.get("User").is_none_or(|x| x.is_null()), "cleared: {c}");
