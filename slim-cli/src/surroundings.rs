@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::{
-    container::{Config, CreateContainerOptions, InspectContainerOptions},
+    container::{Config, InspectContainerOptions},
     models::{EndpointSettings, HealthConfig, HealthStatusEnum},
     network::{ConnectNetworkOptions, CreateNetworkOptions},
     volume::CreateVolumeOptions,
@@ -237,15 +237,7 @@ async fn run_dependency(
         ..Default::default()
     };
     api::apply_run_options(&names.run_of(dep), &mut config);
-    let name = format!("{prefix}-{}", dep.name);
-    let created = engine
-        .create_container(
-            Some(CreateContainerOptions {
-                name: name.as_str(),
-                platform: None,
-            }),
-            config,
-        )
+    let id = api::create_named(engine, &format!("{prefix}-{}", dep.name), config)
         .await
         .with_context(|| format!("cannot create the container of service {}", dep.name))?;
     for (key, aliases) in dep.networks.iter().skip(1) {
@@ -260,17 +252,17 @@ async fn run_dependency(
             .connect_network(
                 net,
                 ConnectNetworkOptions {
-                    container: created.id.clone(),
+                    container: id.clone(),
                     endpoint_config,
                 },
             )
             .await
             .with_context(|| format!("cannot connect service {} to network {key}", dep.name))?;
     }
-    api::start(engine, &created.id)
+    api::start(engine, &id)
         .await
         .with_context(|| format!("cannot start service {}", dep.name))?;
-    Ok(created.id)
+    Ok(id)
 }
 
 /// Waits until what `svc` depends on meets its conditions.

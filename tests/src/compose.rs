@@ -3,9 +3,10 @@
 use std::{
     path::PathBuf,
     process::{Command, Output},
+    time::Duration,
 };
 
-use crate::{fixture, repo_root, slim_bin};
+use crate::{fixture, repo_root, slim_bin, slim_containers, Tag, TempDir};
 
 /// tests/fixtures/compose/NAME.
 pub fn compose_file(name: &str) -> PathBuf {
@@ -87,4 +88,90 @@ impl Drop for Project {
     fn drop(&mut self) {
         remove_leftovers(&self.0);
     }
+}
+
+/// One compose test's tag, artifacts directory and project, named after
+/// `name`; dropped in that order (the project's leftovers go last).
+pub struct Scenario {
+    pub tag: Tag,
+    pub dir: TempDir,
+    pub project: Project,
+}
+
+impl Scenario {
+    pub fn new(name: &str) -> Self {
+        Scenario {
+            tag: Tag::new(&format!("compose-{name}")),
+            dir: TempDir::new(&format!("compose-{name}")),
+            project: Project(project_name(name)),
+        }
+    }
+
+    /// `slim build [SOURCE] --tag .. --artifacts .. --compose-file FILE..
+    /// --service app`; the test adds its own flags.
+    pub fn build(&self, source: Option<&str>, files: &[&str]) -> Command {
+        let mut cmd = slim_compose(&self.project.0);
+        cmd.arg("build");
+        if let Some(source) = source {
+            cmd.arg(source);
+        }
+        cmd.args(["--tag", &self.tag.0, "--artifacts"])
+            .arg(&self.dir.0);
+        for file in files {
+            cmd.arg("--compose-file").arg(compose_file(file));
+        }
+        cmd.args(["--service", "app"]);
+        cmd
+    }
+
+    /// Asserts the project left nothing in the engine `after` something.
+    pub fn assert_no_leftovers(&self, after: &str) {
+        assert_eq!(
+            leftovers(&self.project.0),
+            Vec::<String>::new(),
+            "left in the engine after {after}"
+        );
+    }
+
+    /// Asserts a failed build left neither the project's objects nor a
+    /// probe container.
+    pub fn assert_nothing_left(&self, after: &str) {
+        self.assert_no_leftovers(after);
+        assert!(
+            slim_containers(&fixture("pg-app")).is_empty(),
+            "probe container left"
+        );
+    }
+
+    /// The compose services of the project that run now.
+    pub fn running_services(&self) -> Vec<String> {
+        let label = format!("label=slim.compose.project={}", self.project.0);
+        names(&[
+            "ps",
+            "--format",
+            "{{.Label \"slim.compose.service\"}}",
+            "--filter",
+            &label,
+        ])
+    }
+
+    /// Waits up to a minute for all of `services` to run; false if they
+    /// never did.
+    pub fn wait_for_services(&self, services: &[&str]) -> bool {
+        for _ in 0..600 {
+            let up = self.running_services();
+            if services.iter().all(|s| up.iter().any(|u| u == s)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+/// The `slim: error:` line of `err`; panics if there is none.
+pub fn error_line(err: &str) -> &str {
+    err.lines()
+        .find(|l| l.starts_with("slim: error:"))
+        .unwrap_or_else(|| panic!("no error line:\n{err}"))
 }

@@ -25,23 +25,12 @@ fn compose_service_is_slimmed_beside_its_database() {
     if !e2e_ready() {
         return;
     }
-    let project = Project(project_name("build"));
-    let dir = TempDir::new("compose-build");
-    let tag = Tag::new("compose-build");
+    let s = Scenario::new("build");
     // The greeting comes from the env_file and the database name from
     // .env: without either, this probe fails the build.
-    let out = slim_compose(&project.0)
+    let out = s
+        .build(Some(&fixture("pg-app")), &["compose.yml"])
         .args([
-            "build",
-            &fixture("pg-app"),
-            "--tag",
-            &tag.0,
-            "--artifacts",
-            dir.0.to_str().unwrap(),
-            "--compose-file",
-            compose_file("compose.yml").to_str().unwrap(),
-            "--service",
-            "app",
             "--host-exec",
             "curl -sf http://$SLIM_HOST:$SLIM_PORT_8080/ | grep -q 'hello from the env_file: Zoë, Ärger, apple'",
             "--verify",
@@ -59,17 +48,13 @@ fn compose_service_is_slimmed_beside_its_database() {
         warning.contains("services.app.build") && warning.contains("services.app.restart"),
         "{warning}"
     );
-    assert_eq!(
-        leftovers(&project.0),
-        Vec::<String>::new(),
-        "left in the engine after the build"
-    );
+    s.assert_no_leftovers("the build");
 
-    let report = read_json(&dir.0.join("report.json"));
+    let report = read_json(&s.dir.0.join("report.json"));
     check_report_schema(&report);
     let compose = &report["compose"];
     assert_eq!(compose["service"], "app", "{compose}");
-    assert_eq!(compose["project"], project.0.as_str(), "{compose}");
+    assert_eq!(compose["project"], s.project.0.as_str(), "{compose}");
     assert_eq!(compose["dependencies"][0]["service"], "db", "{compose}");
     assert!(
         lists(&compose["ignored"], "services.app.build"),
@@ -86,7 +71,7 @@ fn compose_service_is_slimmed_beside_its_database() {
     );
 
     // The slim image beside a database the test starts, under its profile.
-    let net = Network(format!("{}-net", project.0));
+    let net = Network(format!("{}-net", s.project.0));
     let created = Command::new("docker")
         .args(["network", "create", &net.0])
         .output()
@@ -136,9 +121,9 @@ fn compose_service_is_slimmed_beside_its_database() {
         "-e".to_string(),
         "GREETING=slim".to_string(),
         "--security-opt".to_string(),
-        seccomp_opt(&dir),
+        seccomp_opt(&s.dir),
     ];
-    let (app, port) = serve(&tag.0, 8080, &extra);
+    let (app, port) = serve(&s.tag.0, 8080, &extra);
     let (code, body) = http_get(port, "/");
     assert_eq!(
         (code, body.trim()),

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use bollard::{
-    container::{AttachContainerOptions, Config, CreateContainerOptions, LogOutput},
+    container::{AttachContainerOptions, Config, LogOutput},
     models::HostConfig,
 };
 use clap::Args;
@@ -131,18 +131,9 @@ pub async fn run(args: DebugArgs, cleanup: Cleanup) -> Result<()> {
         }),
         ..Default::default()
     };
-    let name = format!("slim-debug-{session}");
-    let created = engine
-        .create_container(
-            Some(CreateContainerOptions {
-                name: name.as_str(),
-                platform: None,
-            }),
-            config,
-        )
+    let debug_id = api::create_named(&engine, &format!("slim-debug-{session}"), config)
         .await
         .with_context(|| format!("cannot create a debug container of {image}"))?;
-    let debug_id = created.id;
     let result = attach_and_run(&engine, &debug_id, tty, stdin).await;
     // Removed here on every path; a signal drops this future and
     // cleanup removes it by its session label.

@@ -457,18 +457,22 @@ pub async fn create(
     };
     let mut config = config;
     apply_run_options(spec.run, &mut config);
-    let name = format!("slim-{session}");
-    let created = docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: name.as_str(),
-                platform: None,
-            }),
-            config,
-        )
+    create_named(docker, &format!("slim-{session}"), config)
         .await
-        .with_context(|| format!("cannot create a container of {image}"))?;
-    Ok(created.id)
+        .with_context(|| format!("cannot create a container of {image}"))
+}
+
+/// Creates a container named `name` from `config`, returning its id.
+pub async fn create_named(
+    docker: &Docker,
+    name: &str,
+    config: Config<String>,
+) -> Result<String, bollard::errors::Error> {
+    let options = CreateContainerOptions {
+        name,
+        platform: None,
+    };
+    Ok(docker.create_container(Some(options), config).await?.id)
 }
 
 /// `K=V` strings with one entry per name, the last value given winning (as
