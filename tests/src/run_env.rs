@@ -3,7 +3,7 @@
 //! (containers, or the anonymous volumes they had) in the engine.
 use std::process::Command;
 
-use crate::{run_ok, Container};
+use crate::{http_get, run_ok, Container};
 
 /// A network of the engine `cli` (docker or podman), removed on drop.
 pub struct Network {
@@ -51,17 +51,31 @@ pub fn redis_on(net: &Network, image: &str, alias: &str) -> Container {
         net.cli,
         &["--network", &net.name, "--network-alias", alias, image],
     );
+    wait_for_redis(&c);
+    c
+}
+
+/// Waits (10 s at most) until the Redis of container `c` answers PING.
+pub fn wait_for_redis(c: &Container) {
     for _ in 0..100 {
-        let pong = Command::new(net.cli)
+        let pong = Command::new(c.cli)
             .args(["exec", &c.id, "redis-cli", "ping"])
             .output()
             .unwrap();
         if String::from_utf8_lossy(&pong.stdout).trim() == "PONG" {
-            return c;
+            return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("Redis never answered: {}", c.logs());
+}
+
+/// The redis-greeter fixture, and a Docker network `name` with the redis
+/// fixture on it answering as `cache` (where the app looks for it).
+pub fn greeter_beside_redis(name: &str) -> (String, Network, Container) {
+    let net = Network::new("docker", name);
+    let redis = redis_on(&net, &crate::fixture("redis"), "cache");
+    (crate::fixture("redis-greeter"), net, redis)
 }
 
 /// The value of `key` in the Redis of container `c`.
@@ -83,55 +97,32 @@ pub fn now() -> u64 {
 pub fn docker_leftovers(image: &str, since: u64, volumes: bool) -> Vec<String> {
     let until = (now() + 1).to_string();
     let since = since.to_string();
-    let created = run_ok(
-        "docker",
+    let created = docker_events(
+        &since,
+        &until,
         &[
-            "events",
-            "--since",
-            &since,
-            "--until",
-            &until,
-            "--filter",
             "type=container",
-            "--filter",
             "event=create",
-            "--filter",
             "label=slim.session",
-            "--filter",
             &format!("image={image}"),
-            "--format",
-            "{{.Actor.ID}}",
         ],
+        "{{.Actor.ID}}",
     );
     let ids: Vec<&str> = created.lines().filter(|l| !l.is_empty()).collect();
     assert!(
         !ids.is_empty(),
         "slim created no container of {image} (the check would prove nothing)"
     );
-    let mounts = run_ok(
-        "docker",
-        &[
-            "events",
-            "--since",
-            &since,
-            "--until",
-            &until,
-            "--filter",
-            "type=volume",
-            "--filter",
-            "event=mount",
-            "--format",
-            "{{.Actor.ID}} {{index .Actor.Attributes \"container\"}}",
-        ],
+    let mounts = docker_events(
+        &since,
+        &until,
+        &["type=volume", "event=mount"],
+        "{{.Actor.ID}} {{index .Actor.Attributes \"container\"}}",
     );
     let mut left = Vec::new();
     let mut seen_volume = false;
     for id in &ids {
-        let exists = Command::new("docker")
-            .args(["container", "inspect", id])
-            .output()
-            .unwrap();
-        if exists.status.success() {
+        if docker_has("container", id) {
             left.push(format!("container {id}"));
         }
     }
@@ -143,11 +134,7 @@ pub fn docker_leftovers(image: &str, since: u64, volumes: bool) -> Vec<String> {
             continue;
         }
         seen_volume = true;
-        let exists = Command::new("docker")
-            .args(["volume", "inspect", volume])
-            .output()
-            .unwrap();
-        if exists.status.success() {
+        if docker_has("volume", volume) {
             left.push(format!("volume {volume}"));
         }
     }
@@ -158,4 +145,75 @@ pub fn docker_leftovers(image: &str, since: u64, volumes: bool) -> Vec<String> {
     left.sort();
     left.dedup();
     left
+}
+
+/// `docker events` between `since` and `until` that pass every filter of
+/// `filters`, one a line in `format`.
+fn docker_events(since: &str, until: &str, filters: &[&str], format: &str) -> String {
+    let mut args = vec!["events", "--since", since, "--until", until];
+    for f in filters {
+        args.extend(["--filter", f]);
+    }
+    args.extend(["--format", format]);
+    run_ok("docker", &args)
+}
+
+/// Whether Docker still has the `kind` (container, volume) `id`.
+fn docker_has(kind: &str, id: &str) -> bool {
+    Command::new("docker")
+        .args([kind, "inspect", id])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Copies a fixture from Docker's store into Podman's (once).
+pub fn in_podman(image: &str) -> String {
+    let have = Command::new("podman")
+        .args(["image", "exists", image])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        run_ok("podman", &["pull", "-q", &format!("docker-daemon:{image}")]);
+    }
+    image.to_string()
+}
+
+/// A tag in Podman's store, removed on drop.
+pub struct PodmanTag(pub String);
+
+impl Drop for PodmanTag {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// slim's containers (running or not) of `image` in Podman.
+pub fn podman_slim_containers(image: &str) -> String {
+    run_ok(
+        "podman",
+        &[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            "label=slim.session",
+            "--filter",
+            &format!("ancestor={image}"),
+        ],
+    )
+}
+
+/// Asserts that the redis-greeter app in `c` answers `/` with `greeting`
+/// and hit number `hit`.
+pub fn assert_greets(c: &Container, greeting: &str, hit: u64) {
+    let (code, body) = http_get(c.port(8080), "/");
+    assert_eq!(code, 200, "{}", c.logs());
+    assert_eq!(
+        body.trim(),
+        format!("{greeting}, world #{hit}"),
+        "{}",
+        c.logs()
+    );
 }

@@ -5,44 +5,8 @@
 //! under its own profile with Podman's own CLI.
 use std::process::Command;
 
+use slim_tests::run_env::{in_podman, podman_slim_containers, PodmanTag};
 use slim_tests::*;
-
-/// Copies a fixture from Docker's store into Podman's (once).
-fn in_podman(image: &str) -> String {
-    let have = Command::new("podman")
-        .args(["image", "exists", image])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        run_ok("podman", &["pull", "-q", &format!("docker-daemon:{image}")]);
-    }
-    image.to_string()
-}
-
-/// A tag in Podman's store, removed on drop.
-struct PodmanTag(String);
-
-impl Drop for PodmanTag {
-    fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
-/// slim's containers (running or not) of `image` in Podman.
-fn podman_slim_containers(image: &str) -> String {
-    run_ok(
-        "podman",
-        &[
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            "label=slim.session",
-            "--filter",
-            &format!("ancestor={image}"),
-        ],
-    )
-}
 
 #[test]
 fn nginx_slimmed_under_podman_serves_under_its_profile() {

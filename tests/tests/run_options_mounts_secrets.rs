@@ -29,9 +29,7 @@ fn a_mounted_config_and_an_env_secret_stay_out_of_image_and_report() {
     if !e2e_ready() {
         return;
     }
-    let app = fixture("redis-greeter");
-    let net = Network::new("docker", "greeter-secret");
-    let _redis = redis_on(&net, &fixture("redis"), "cache");
+    let (app, net, _redis) = greeter_beside_redis("greeter-secret");
     let conf_dir = TempDir::new("greeter-conf");
     let conf = conf_dir.0.join("greeter.conf");
     std::fs::write(&conf, "name = Mounted\n").unwrap();

@@ -1,30 +1,7 @@
 //! Issue #17 (1): Podman runs the --env/--network case too. Podman here uses
 //! CNI without the dnsname plugin, so the app is given Redis's address on
 //! the network rather than a name.
-use std::process::Command;
-
 use slim_tests::{run_env::*, *};
-
-/// Copies a fixture from Docker's store into Podman's (once).
-fn in_podman(image: &str) -> String {
-    let have = Command::new("podman")
-        .args(["image", "exists", image])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        run_ok("podman", &["pull", "-q", &format!("docker-daemon:{image}")]);
-    }
-    image.to_string()
-}
-
-/// A tag in Podman's store, removed on drop.
-struct PodmanTag(String);
-
-impl Drop for PodmanTag {
-    fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
-    }
-}
 
 #[test]
 fn podman_slims_the_redis_app_on_its_network() {
@@ -48,16 +25,7 @@ fn podman_slims_the_redis_app_on_its_network() {
         ],
     );
     assert!(!ip.is_empty(), "Redis has an address on {}", net.name);
-    for _ in 0..100 {
-        let pong = Command::new("podman")
-            .args(["exec", &redis.id, "redis-cli", "ping"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&pong.stdout).trim() == "PONG" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_redis(&redis);
     let tag = PodmanTag(Tag::new("greeter-podman").0.clone());
     let dir = TempDir::new("greeter-podman");
     let host = format!("REDIS_HOST={ip}");
@@ -108,26 +76,8 @@ fn podman_slims_the_redis_app_on_its_network() {
             &tag.0,
         ],
     );
-    let (code, body) = http_get(c.port(8080), "/");
-    assert_eq!(code, 200, "{}", c.logs());
-    assert_eq!(
-        body.trim(),
-        format!("Hola, world #{}", hits + 1),
-        "{}",
-        c.logs()
-    );
+    assert_greets(&c, "Hola", hits + 1);
     drop(c);
-    let left = run_ok(
-        "podman",
-        &[
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            "label=slim.session",
-            "--filter",
-            &format!("ancestor={app}"),
-        ],
-    );
+    let left = podman_slim_containers(&app);
     assert_eq!(left, "", "slim left containers in Podman");
 }

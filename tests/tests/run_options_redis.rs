@@ -12,9 +12,7 @@ fn an_app_needing_redis_is_slimmed_beside_it_and_works_there() {
     if !e2e_ready() {
         return;
     }
-    let app = fixture("redis-greeter");
-    let net = Network::new("docker", "greeter");
-    let redis = redis_on(&net, &fixture("redis"), "cache");
+    let (app, net, redis) = greeter_beside_redis("greeter");
     let dir = TempDir::new("greeter");
     let tag = Tag::new("greeter");
     let since = now();
@@ -70,14 +68,7 @@ fn an_app_needing_redis_is_slimmed_beside_it_and_works_there() {
         "127.0.0.1::8080",
         &tag.0,
     ]);
-    let (code, body) = http_get(c.port(8080), "/");
-    assert_eq!(code, 200, "{}", c.logs());
-    assert_eq!(
-        body.trim(),
-        format!("Bonjour, world #{}", hits + 1),
-        "{}",
-        c.logs()
-    );
+    assert_greets(&c, "Bonjour", hits + 1);
     assert_eq!(redis_get(&redis, "greeter:hits"), (hits + 1).to_string());
     drop(c);
     assert_eq!(
@@ -92,9 +83,7 @@ fn a_build_that_fails_or_is_interrupted_leaves_nothing() {
     if !e2e_ready() {
         return;
     }
-    let app = fixture("redis-greeter");
-    let net = Network::new("docker", "greeter-fail");
-    let redis = redis_on(&net, &fixture("redis"), "cache");
+    let (app, net, redis) = greeter_beside_redis("greeter-fail");
     let since = now();
 
     // A REDIS_HOST that names nothing: the app exits at start.
