@@ -71,6 +71,18 @@ fn auth(registry: &str) -> RegistryAuth {
     }
 }
 
+/// A client that may write to `reference`'s repository (credentials
+/// stored for its registry), with the parsed reference and registry name.
+async fn writer(reference: &str, access: Access) -> Result<(Reference, Client, String)> {
+    let r = parse(reference)?;
+    let client = client(access);
+    client
+        .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
+        .await;
+    let registry = r.resolve_registry().to_string();
+    Ok((r, client, registry))
+}
+
 /// An error from the registry, with what to do when it refused access.
 fn refused(
     what: String,
@@ -205,12 +217,7 @@ pub async fn push(
     layer_digest: &str,
     manifest: &[u8],
 ) -> Result<String> {
-    let r = parse(reference)?;
-    let client = client(access);
-    client
-        .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
-        .await;
-    let registry = r.resolve_registry().to_string();
+    let (r, client, registry) = writer(reference, access).await?;
     let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
         refused(format!("cannot push {what} of {reference}"), e, &registry)
     };
@@ -265,12 +272,7 @@ pub async fn push_referrer(
     artifact: &Referrer<'_>,
 ) -> Result<String> {
     use oci_client::manifest::ImageIndexEntry;
-    let r = parse(reference)?;
-    let client = client(access);
-    client
-        .store_auth_if_needed(r.resolve_registry(), &auth(r.resolve_registry()))
-        .await;
-    let registry = r.resolve_registry().to_string();
+    let (r, client, registry) = writer(reference, access).await?;
     let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
         refused(format!("cannot attach {what} to {reference}"), e, &registry)
     };

@@ -348,12 +348,7 @@ impl Unpacker {
             }
             T::Regular | T::Continuous | T::GNUSparse => {
                 self.clear(&dir, name, &rel, false)?;
-                let fd = open_beneath(
-                    &dir,
-                    name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
-                    Mode::from_raw_mode(0o600),
-                )?;
+                let fd = create_beneath(&dir, name)?;
                 let mut f = File::from(fd);
                 write_sparse(e, &mut f).with_context(|| format!("cannot write {key}"))?;
                 rfs::fchown(&f, uid32, gid32)?;
@@ -405,12 +400,7 @@ impl Unpacker {
             }
             T::Fifo | T::Char | T::Block => {
                 self.clear(&dir, name, &rel, false)?;
-                let fd = open_beneath(
-                    &dir,
-                    name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
-                    Mode::from_raw_mode(0o600),
-                )?;
+                let fd = create_beneath(&dir, name)?;
                 rfs::futimens(&fd, &timestamps(mtime))?;
                 let mut s = special(Some(match kind {
                     T::Fifo => SpecialKind::Fifo,
@@ -523,6 +513,19 @@ pub fn unpack_stream(layer: &mut LayerReader, dir: &Path, limits: &Limits) -> Re
         rfs::futimens(&fd, &timestamps(*mtime))?;
     }
     Ok(u.out)
+}
+
+/// A new, empty, owner-only file `name` in `dir` (never an existing one).
+fn create_beneath(
+    dir: impl std::os::fd::AsFd,
+    name: &Path,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    open_beneath(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+        Mode::from_raw_mode(0o600),
+    )
 }
 
 #[cfg(test)]
