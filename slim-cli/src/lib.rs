@@ -1,11 +1,16 @@
 //! slim as a library: the `slim` binary (main.rs) is a thin shell over it.
 //!
-//! Data flows one way: an image [`image::source`] (named by a
-//! [`transport`]) gives metadata and a layer filesystem; a [`session`] runs
-//! it on a container [`engine`] under the eBPF probe and drives the
-//! [`probes`]; the [`rebuild`]er selects and writes the minimal layer; the
-//! image goes to [`image::sink`]s, the profile to [`seccomp`], the facts to
-//! the [`report`]. Only [`cli`] and [`commands`] know about arguments.
+//! Data flows one way, through the [`pipeline`]'s steps: an image
+//! [`image::source`] (named by a [`transport`]) is opened on a container
+//! [`engine`] (`pipeline::open`); a [`session`] runs it under the eBPF
+//! probe, in its [`surroundings`] (a [`compose`] service's dependencies),
+//! and drives the [`probes`] (`pipeline::observe`, which writes the
+//! [`report`] and the [`seccomp`] profile); the [`rebuild`]er selects the
+//! minimal layer (`pipeline::select`) and writes it, and the image goes to
+//! [`image::sink`]s (`pipeline::write`); `pipeline::verify` replays the
+//! probes on it. A run is asked for by a `pipeline::plan` of plain data:
+//! only [`cli`] and [`commands`] know about arguments, and the commands do
+//! no more than fill the plan, call the pipeline and print.
 pub mod atomic;
 pub mod cli;
 pub mod commands;
@@ -15,6 +20,7 @@ pub mod engine;
 pub mod exit;
 pub mod gates;
 pub mod image;
+pub mod pipeline;
 pub mod probes;
 pub mod progress;
 pub mod rebuild;
