@@ -65,15 +65,11 @@ pub async fn build(plan: &BuildPlan, cleanup: &Cleanup, steps: &mut Steps) -> Re
         let observed =
             observe::observe(&engine, &plan.profile, &mut source, cleanup, steps).await?;
         let mut report = observed.report;
-        let selected = select::select_step(
-            &engine,
-            plan,
-            &source,
-            &report.files,
-            &plan.profile.session.run,
-            steps,
-        )
-        .await?;
+        // The options the container ran with: a compose service's volumes
+        // are mounts too, and what was used under them is not the image.
+        let selected =
+            select::select_step(&engine, plan, &source, &report.files, &observed.run, steps)
+                .await?;
         let (layer_file, stats, mut selected) = write::layer_step(selected, steps).await?;
         let dir = &plan.profile.artifacts;
         let tag = plan.tag.as_str();
