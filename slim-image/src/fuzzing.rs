@@ -6,10 +6,10 @@
 //! bound; limits are small so a run stays fast.
 use std::{io::Read, path::Path};
 
-use super::{
+use crate::{
     archive::{self, BlobRef},
     limits::Limits,
-    source::unpack::{self, Budget},
+    unpack::{self, Budget},
 };
 
 /// Limits small enough for a fuzzer's many runs.
@@ -37,10 +37,10 @@ pub fn docker_archive(data: &[u8]) {
     let Ok(a) = archive::read_within(&p, &l) else {
         return;
     };
-    let _ = super::meta::ImageMeta::from_config_json(&a.config, 0);
+    let _ = crate::meta::ImageMeta::from_config_json(&a.config, 0);
     let budget = Budget::new(l);
     for blob in a.layers.iter().take(4) {
-        let _ = list(blob, &crate::image::sha256(b""), &budget);
+        let _ = list(blob, &crate::sha256(b""), &budget);
     }
 }
 
@@ -49,9 +49,9 @@ fn list(blob: &BlobRef, diff_id: &str, budget: &Budget) -> anyhow::Result<()> {
     let mut layer = unpack::layer_reader(blob, diff_id, budget)?;
     {
         let mut it = layer.archive.entries()?;
-        let mut tally = super::tarx::Tally::layer(&budget.limits);
+        let mut tally = crate::tarx::Tally::layer(&budget.limits);
         while let Some(mut e) =
-            super::tarx::next(&mut it, &layer.meter, &budget.limits, &mut tally)?
+            crate::tarx::next(&mut it, &layer.meter, &budget.limits, &mut tally)?
         {
             std::io::copy(&mut e, &mut std::io::sink())?;
         }
@@ -61,39 +61,78 @@ fn list(blob: &BlobRef, diff_id: &str, budget: &Budget) -> anyhow::Result<()> {
 
 /// `data` as a tar of a layout: `index.json` and `oci-layout` as named,
 /// every other member stored under its own digest (so descriptors can
-/// name it), then read as a layout.
+/// name it), then read as a layout. In a member, `@dK` and `@sK` stand for
+/// the digest (`sha256:...`) and the size of member K (from 0, the tar's
+/// order), filled in from the last member to the first: a mutated blob is
+/// still found by the descriptors that name it, so the fuzzer reaches the
+/// manifest, the config and the layers, not only the digest checks.
 pub fn oci_layout(data: &[u8]) {
     let Ok(t) = tempfile::tempdir() else { return };
-    let dir = t.path();
-    if std::fs::create_dir_all(dir.join("blobs/sha256")).is_err() {
-        return;
+    if write_layout(data, t.path()).is_some() {
+        read_layout(t.path());
     }
+}
+
+/// The layout `data` describes, written into `dir`.
+fn write_layout(data: &[u8], dir: &Path) -> Option<()> {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).ok()?;
+    let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut ar = tar::Archive::new(data);
-    let Ok(entries) = ar.entries() else { return };
-    for e in entries.take(64) {
+    for e in ar.entries().ok()?.take(10) {
         let Ok(mut e) = e else { break };
         let name = e.path_bytes().into_owned();
         let mut body = Vec::new();
         if e.by_ref().take(1 << 20).read_to_end(&mut body).is_err() {
             break;
         }
+        members.push((name, body));
+    }
+    let mut filled: Vec<Option<(String, usize)>> = vec![None; members.len()];
+    for i in (0..members.len()).rev() {
+        let body = fill_in(&members[i].1, &filled);
+        filled[i] = Some((crate::sha256(&body), body.len()));
+        members[i].1 = body;
+    }
+    for (name, body) in &members {
         let to = match name.as_slice() {
-            b"index.json" | b"oci-layout" => dir.join(String::from_utf8_lossy(&name).as_ref()),
+            b"index.json" | b"oci-layout" => dir.join(String::from_utf8_lossy(name).as_ref()),
             _ => dir
                 .join("blobs/sha256")
-                .join(super::digest::hex(&crate::image::sha256(&body))),
+                .join(crate::digest::hex(&crate::sha256(body))),
         };
-        let _ = std::fs::write(to, &body);
+        let _ = std::fs::write(to, body);
     }
-    read_layout(dir);
+    Some(())
+}
+
+/// `body` with `@dK` and `@sK` replaced by member K's digest and size,
+/// where known.
+fn fill_in(body: &[u8], filled: &[Option<(String, usize)>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if let [b'@', kind @ (b'd' | b's'), k @ b'0'..=b'9', ..] = body[i..] {
+            if let Some(Some((digest, size))) = filled.get(usize::from(k - b'0')) {
+                match kind {
+                    b'd' => out.extend_from_slice(digest.as_bytes()),
+                    _ => out.extend_from_slice(size.to_string().as_bytes()),
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(body[i]);
+        i += 1;
+    }
+    out
 }
 
 fn read_layout(dir: &Path) {
     let l = limits();
-    let Ok(layout) = super::layout::read_within(dir, None, &l) else {
+    let Ok(layout) = crate::layout::read_within(dir, None, &l) else {
         return;
     };
-    if let Ok(meta) = super::meta::ImageMeta::from_config_json(&layout.config, 0) {
+    if let Ok(meta) = crate::meta::ImageMeta::from_config_json(&layout.config, 0) {
         let budget = Budget::new(l);
         for (blob, diff_id) in layout.layers.iter().zip(meta.diff_ids()).take(4) {
             let _ = list(blob, diff_id, &budget);
@@ -111,17 +150,12 @@ pub fn layer(data: &[u8]) {
     }
     let Ok(blob) = BlobRef::file(p) else { return };
     let budget = Budget::new(limits());
-    let _ = unpack::unpack_layer(
-        &blob,
-        &crate::image::sha256(data),
-        &t.path().join("fs"),
-        &budget,
-    );
+    let _ = unpack::unpack_layer(&blob, &crate::sha256(data), &t.path().join("fs"), &budget);
 }
 
 /// `data` as an image config, an OCI manifest and an OCI index.
 pub fn metadata(data: &[u8]) {
-    if let Ok(m) = super::meta::ImageMeta::from_config_json(data, 0) {
+    if let Ok(m) = crate::meta::ImageMeta::from_config_json(data, 0) {
         let _ = m.tcp_ports();
         let _ = m.runtime();
     }
@@ -142,6 +176,29 @@ pub const TARGETS: &[(&str, Target)] = &[
 
 #[cfg(test)]
 mod tests {
+    /// The seed with placeholders is a whole layout once filled in: the
+    /// index, manifest, config and both layers (plain and gzip) read and
+    /// verify, so mutations start from an image that goes all the way.
+    #[test]
+    fn placeholders_make_a_layout_that_reads_through() {
+        let seed = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/corpus/oci_layout/seed-layout-placeholders.tar"),
+        )
+        .unwrap();
+        let t = tempfile::tempdir().unwrap();
+        super::write_layout(&seed, t.path()).unwrap();
+        let l = super::limits();
+        let layout = crate::layout::read_within(t.path(), Some("v1"), &l).unwrap();
+        let meta = crate::meta::ImageMeta::from_config_json(&layout.config, 0).unwrap();
+        assert_eq!(meta.tcp_ports(), [80]);
+        assert_eq!(layout.layers.len(), 2);
+        let budget = super::Budget::new(l);
+        for (blob, diff_id) in layout.layers.iter().zip(meta.diff_ids()) {
+            super::list(blob, diff_id, &budget).unwrap();
+        }
+    }
+
     /// Each input under fuzz/regressions/TARGET/ (crashes the fuzzer found,
     /// fixed since) and fuzz/corpus/TARGET/ (the seeds) still runs through.
     #[test]
