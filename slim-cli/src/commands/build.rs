@@ -278,6 +278,7 @@ async fn build(args: &BuildArgs, cleanup: &Cleanup, steps: &mut Steps) -> Result
                 .sum(),
             lower_bound_bytes: selection.lower_bound_bytes,
             placeholders: stats.placeholders,
+            listed_dropped: selection.listed_dropped,
             rules: selection.rules,
             unresolved_imports: selection.unresolved_imports,
         });
