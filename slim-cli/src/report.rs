@@ -184,6 +184,9 @@ pub struct KeepSummary {
     pub lower_bound_bytes: u64,
     /// Files written empty because they were only listed (minimal mode).
     pub placeholders: usize,
+    /// Entries of listed directories left out (safe mode): modules on a
+    /// language's search path that nothing imports or names.
+    pub listed_dropped: usize,
     /// Imports no file of the image provides (`file: module`).
     pub unresolved_imports: Vec<String>,
 }

@@ -2,7 +2,9 @@
 # Sizes per fixture with --keep minimal and the default (safe), against the
 # file-level lower bound (bytes of files the container opened or ran, with
 # their ELF closure), and the bytes each keep-rule and language closure
-# added. Each fixture is probed with one trivial request, as a new user would.
+# added, the select step's time in the safe build, and how many entries of
+# listed directories safe mode left out (modules a language resolver decides
+# about). Each fixture is probed with one trivial request, as a new user would.
 #
 #   tests/bench/keep_sizes.sh [FIXTURE...]   (default: all app fixtures)
 #   SLIM=target/debug/slim tests/bench/keep_sizes.sh ...   (sizes without a
@@ -18,8 +20,8 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"; docker rmi -f $(docker images -q "slim-bench-keep") >/dev/null 2>&1 || true' EXIT
 
 fixtures=("$@")
-[ ${#fixtures[@]} -gt 0 ] || fixtures=(nginx py-web node-svc jvm-svc postgres rb-web pl-web go-svc)
-printf '%-10s %10s %12s %10s %10s %8s %8s %8s  %s\n' fixture source lower-bound minimal safe min/lb safe/lb select "added by rules and imports (safe)"
+[ ${#fixtures[@]} -gt 0 ] || fixtures=(nginx py-web node-svc jvm-svc postgres rb-web pl-web go-svc php-web)
+printf '%-10s %10s %12s %10s %10s %8s %8s %8s %8s  %s\n' fixture source lower-bound minimal safe min/lb safe/lb select dropped "added by rules and imports (safe)"
 for f in "${fixtures[@]}"; do
     image="$(bash tests/fixtures/build.sh "$f")"
     for mode in minimal safe; do
@@ -43,7 +45,8 @@ rules = sorted(((u["bytes"], n) for n, u in sf["keep"]["rules"].items()
 print(f'{sys.argv[3]:<10} {mb(mn["source"]["size_bytes"]):>10} {mb(lb):>12} '
       f'{mb(mn["result"]["size_bytes"]):>10} {mb(sf["result"]["size_bytes"]):>10} '
       f'{mn["result"]["size_bytes"] / max(lb, 1):>7.2f}x '
-      f'{sf["result"]["size_bytes"] / max(lb, 1):>7.2f}x {sel.group(1) if sel else "?":>8}  '
+      f'{sf["result"]["size_bytes"] / max(lb, 1):>7.2f}x {sel.group(1) if sel else "?":>8} '
+      f'{sf["keep"].get("listed_dropped", "-"):>8}  '
       + ", ".join(f"{n} {mb(b)}" for b, n in rules))
 PY
 done

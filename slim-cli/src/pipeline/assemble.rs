@@ -129,6 +129,7 @@ pub fn keep_summary(
             .sum(),
         lower_bound_bytes: selection.lower_bound_bytes,
         placeholders: stats.placeholders,
+        listed_dropped: selection.listed_dropped,
         rules,
         unresolved_imports: std::mem::take(&mut selection.unresolved_imports),
     }

@@ -108,6 +108,9 @@ pub struct Selection {
     /// Bytes of the files the container opened or executed, with their
     /// ELF closure: what no file-level selection can go below.
     pub lower_bound_bytes: u64,
+    /// Entries of listed directories left out because a language resolver
+    /// decides what they are for (`Resolver::decides_entry`).
+    pub listed_dropped: usize,
 }
 
 const PATH_DIRS: [&str; 6] = [
@@ -778,6 +781,19 @@ pub fn select(
         }
     }
 
+    // Entries only a listing showed, where a language resolver decides
+    // what they are for (modules on its search path), are left out: the
+    // resolver kept those the code can import.
+    let mut undecided: Vec<String> = c.listed_only.iter().cloned().collect();
+    undecided.sort();
+    let mut listed_dropped = 0;
+    for p in undecided {
+        if resolvers.iter_mut().any(|r| r.decides_entry(fs, &p)) && c.kept.remove(&p).is_some() {
+            c.listed_only.remove(&p);
+            listed_dropped += 1;
+        }
+    }
+
     let lower_bound_bytes = c.lower_bound(&req.opened);
     let mut warnings = std::mem::take(&mut c.warnings);
     let mut kept = c.kept;
@@ -813,6 +829,7 @@ pub fn select(
         Default::default()
     };
     Ok(Selection {
+        listed_dropped,
         placeholders,
         lower_bound_bytes,
         kept,
@@ -1206,6 +1223,40 @@ mod tests {
             },
         );
         assert!(safe.placeholders.is_empty());
+    }
+
+    #[test]
+    fn listed_modules_nothing_imports_are_left_out_in_safe_mode() {
+        // Issue #20: Python lists its search path; safe mode kept every
+        // module there whole. The resolver decides which the code imports.
+        let (t, fs) = packaged();
+        let lib = t.path().join("layer/usr/lib/python3.11");
+        fs::create_dir_all(lib.join("pkg")).unwrap();
+        fs::write(lib.join("used.py"), "").unwrap();
+        fs::write(lib.join("unused.py"), "x = 1\n").unwrap();
+        fs::write(lib.join("pkg/__init__.py"), "").unwrap();
+        fs::write(lib.join("grammar.txt"), "data").unwrap();
+        fs::write(t.path().join("layer/app/main.py"), "import used\n").unwrap();
+        let req = Request {
+            touched: vec!["/app/main.py".into()],
+            listed: vec!["/usr/lib/python3.11".into()],
+            ..Default::default()
+        };
+        let safe = select_safe(&fs, &req);
+        let lib = "/usr/lib/python3.11";
+        assert!(safe.kept.contains_key(&format!("{lib}/used.py")));
+        assert!(
+            safe.kept.contains_key(&format!("{lib}/grammar.txt")),
+            "data files stay"
+        );
+        for gone in ["unused.py", "pkg"] {
+            assert!(!safe.kept.contains_key(&format!("{lib}/{gone}")), "{gone}");
+        }
+        assert_eq!(safe.listed_dropped, 2);
+        // Without the resolvers (minimal mode), listings keep every entry.
+        let minimal = select(&fs, &req).unwrap();
+        assert!(minimal.kept.contains_key(&format!("{lib}/unused.py")));
+        assert_eq!(minimal.listed_dropped, 0);
     }
 
     #[test]

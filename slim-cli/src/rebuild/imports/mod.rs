@@ -4,13 +4,16 @@
 //! the image paths that file can import. `closure` keeps them (with the
 //! importing file as `from`) and feeds them back, to a fixpoint.
 //!
-//! Adding a language (PHP is next) is one more module implementing [`Resolver`]
+//! Adding a language is one more module implementing [`Resolver`]
 //! and one line in [`all`].
 mod binary;
 mod dirs;
 mod javascript;
 mod perl;
+mod php;
+mod php_syntax;
 mod python;
+mod python_scan;
 mod ruby;
 
 use super::{closure::find, rootfs::LayerStack, rules::normalize};
@@ -74,6 +77,15 @@ pub trait Resolver: Send {
     fn wants(&self, path: &str) -> bool;
     /// What `path` imports. Unreadable or unparsable files import nothing.
     fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports;
+    /// Whether this language decides what `path`, an entry of a directory
+    /// the program listed, is for: a module or package in its search path,
+    /// which the program loads by name (and a load would be in the trace,
+    /// or this resolver keeps it). Such an entry that nothing else keeps is
+    /// left out rather than kept whole: an import of it fails as it should,
+    /// where an empty placeholder would import as an empty module.
+    fn decides_entry(&mut self, _fs: &LayerStack, _path: &str) -> bool {
+        false
+    }
 }
 
 /// Every language resolver slim has.
@@ -83,6 +95,7 @@ pub fn all() -> Vec<Box<dyn Resolver>> {
         Box::new(javascript::JavaScript),
         Box::new(ruby::Ruby::default()),
         Box::new(perl::Perl::default()),
+        Box::new(php::Php::default()),
         Box::new(binary::Binary::default()),
     ]
 }

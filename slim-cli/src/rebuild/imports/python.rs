@@ -1,12 +1,14 @@
 //! Python: every `import` and `from ... import` of a kept `.py` file,
 //! wherever it stands (functions, `try`/`except ImportError`, `if
-//! TYPE_CHECKING:`), parsed with rustpython-parser and resolved against the
+//! TYPE_CHECKING:`), found by a token scanner (`python_scan`; files it
+//! cannot vouch for go to rustpython-parser) and resolved against the
 //! interpreter's module search path as the image has it: the stdlib
 //! directories, lib-dynload, site- and dist-packages, `.pth` entries, and
 //! the importing script's own directory. A resolved module brings its
-//! `__pycache__` entries, its package's `__init__.py` files, and the
-//! `*.dist-info`/`*.egg-info` metadata of its distribution
-//! (`importlib.metadata` reads it at run time).
+//! package's `__init__.py` files and the `*.dist-info`/`*.egg-info`
+//! metadata of its distribution (`importlib.metadata` reads it at run
+//! time), not its `__pycache__` entry (a cache: the source compiles on
+//! first import).
 use std::collections::{BTreeSet, HashMap};
 
 use rustpython_ast::{self as ast, Visitor};
@@ -178,8 +180,17 @@ impl Visitor for Collect {
     }
 }
 
-/// The import statements of `source` (none when it does not parse).
+/// The import statements of `source` (none when it does not parse): from
+/// the token scanner, or, where it cannot vouch for a file, the parser.
 pub fn parse_imports(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)> {
+    match super::python_scan::scan(source) {
+        Some(found) => found,
+        None => parse_with_parser(source, path),
+    }
+}
+
+/// The import statements of `source`, from rustpython-parser's syntax tree.
+fn parse_with_parser(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)> {
     let Ok(module) = rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) else {
         return Vec::new();
     };
@@ -353,22 +364,6 @@ impl Python {
         None
     }
 
-    /// `__pycache__` entries of a module file (every interpreter version).
-    fn pycache(&mut self, fs: &LayerStack, file: &str) -> Vec<String> {
-        let Some(stem) = file.strip_suffix(".py") else {
-            return Vec::new();
-        };
-        let dir = parent(file);
-        let base = &stem[dir.len() + usize::from(dir != "/")..];
-        let cache = join(dir, "__pycache__");
-        self.listing(fs, &cache)
-            .files
-            .iter()
-            .filter(|n| n.starts_with(&format!("{base}.")) && n.ends_with(".pyc"))
-            .map(|n| join(&cache, n))
-            .collect()
-    }
-
     /// Metadata directories (every file in them) of the distribution that
     /// provides top-level `name` in site directory `site`.
     fn metadata(&mut self, fs: &LayerStack, site: &str, name: &str) -> Vec<String> {
@@ -428,6 +423,20 @@ impl Resolver for Python {
         path.ends_with(".py") || (path.ends_with(".pyc") && path.contains("/__pycache__/"))
     }
 
+    fn decides_entry(&mut self, fs: &LayerStack, path: &str) -> bool {
+        // Modules, extensions, their caches and packages (directories);
+        // data files beside them (templates, certificates) stay.
+        let dir = parent(path);
+        let module = [".py", ".pyc", ".so"].iter().any(|e| path.ends_with(e))
+            || path.ends_with("/__pycache__")
+            || is_dir(fs, path);
+        module
+            && self
+                .search(fs)
+                .iter()
+                .any(|s| dir == s || dir.starts_with(&format!("{s}/")))
+    }
+
     fn imports(&mut self, fs: &LayerStack, path: &str) -> Imports {
         let mut out = Imports::default();
         // A cached module: its source is what it imports from.
@@ -441,8 +450,9 @@ impl Resolver for Python {
             }
             return out;
         }
-        let cached = self.pycache(fs, path);
-        out.kept.extend(cached);
+        // No `__pycache__` entries: a module the program loaded had its
+        // cache opened (so kept by the trace); for one it may import later,
+        // the cache only saves compiling its source on first import.
         let Some(source) = read_text(fs, path) else {
             return out;
         };
@@ -555,9 +565,11 @@ mod tests {
         assert_eq!(got.missing, ["nothere.sub"], "sys is built in");
         let csv = py.imports(&fs, &format!("{lib}/csv.py"));
         assert!(csv.kept.contains(&format!("{lib}/re/__init__.py")));
-        assert!(csv
-            .kept
-            .contains(&format!("{lib}/__pycache__/csv.cpython-311.pyc")));
+        assert!(
+            !csv.kept.iter().any(|k| k.contains("__pycache__")),
+            "caches of modules not loaded are not kept: {:?}",
+            csv.kept
+        );
         let re = py.imports(&fs, &format!("{lib}/re/__init__.py"));
         assert_eq!(re.kept, [format!("{lib}/re/_parser.py")], "relative import");
         let dbapi = py.imports(&fs, &format!("{lib}/sqlite3/dbapi2.py"));
