@@ -30,6 +30,9 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Run IMAGE and probe it; write DIR/report.json and DIR/seccomp.json only.
     Profile(Box<ProfileArgs>),
+    /// Add to DIR/seccomp.json what the kernel logged while the slim image
+    /// ran under DIR/seccomp-audit.json; print the change for review.
+    Learn(crate::commands::learn::LearnArgs),
     /// Print the keep-rules: the built-in ones and those of --rules files.
     Rules(RulesArgs),
     /// Analyze an image's layers without running it: sizes, files added,

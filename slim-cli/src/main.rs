@@ -50,6 +50,7 @@ fn main() -> std::process::ExitCode {
             match cli.command {
                 Command::Build(args) => commands::build::run(*args, cleanup.clone()).await,
                 Command::Profile(args) => commands::profile::run(*args, cleanup.clone()).await,
+                Command::Learn(args) => commands::learn::run(args).await,
                 Command::Rules(args) => commands::rules::run(args),
                 Command::Xray(args) => commands::xray::run(args).await,
                 Command::Debug(args) => commands::debug::run(args, cleanup.clone()).await,

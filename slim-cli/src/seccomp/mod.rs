@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 
 use std::collections::BTreeMap;
 
+pub mod audit;
+pub mod learn;
 pub mod spo;
 
 /// The seccomp profile as an OCI artifact (Kubernetes KEP-6061's config
@@ -40,61 +42,51 @@ use slim_probe::{
     Arch,
 };
 
-/// Version of [`RUNTIME_BASE`], recorded in the report.
-pub const RUNTIME_BASE_VERSION: &str = "runc-1";
+/// The runtimes of rules/runtime-base.toml, joined: recorded in the report
+/// (checked against the file by a unit test).
+pub const RUNTIME_BASE_VERSION: &str = "runc-1+crun-1";
 
-/// What runc (Go) may call between installing the filter and exec'ing the
-/// entrypoint, seen in traces here, plus Go runtime calls that depend on
-/// timing (a thread, a GC cycle, a signal) and so are not seen every run.
-pub const RUNTIME_BASE: &[&str] = &[
-    "capget",
-    "capset",
-    "chdir",
-    "close",
-    "epoll_ctl",
-    "epoll_pwait",
-    "execve",
-    "exit",
-    "exit_group",
-    "faccessat2",
-    "fchdir",
-    "fcntl",
-    "fstat",
-    "fstatfs",
-    "futex",
-    "getcwd",
-    "getdents64",
-    "getpid",
-    "getppid",
-    "gettid",
-    "madvise",
-    "mmap",
-    "mprotect",
-    "munmap",
-    "nanosleep",
-    "newfstatat",
-    "openat",
-    "prctl",
-    "read",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "sched_yield",
-    "setgid",
-    "setgroups",
-    "setuid",
-    "sigaltstack",
-    "tgkill",
-    "write",
-];
+/// What the container runtimes call after installing the filter, per
+/// runtime, as shipped (docs/seccomp.md, "Runtimes").
+const RUNTIME_BASE: &str = include_str!("../../rules/runtime-base.toml");
 
-/// prctl options runc 1.1 calls after installing the filter when
-/// no-new-privileges is off (seen in traces here: finalizeNamespace's
-/// PR_SET_KEEPCAPS, PR_CAPBSET_DROP and PR_CAP_AMBIENT for the
-/// capabilities; from its source, pdeath.Restore's PR_GET_PDEATHSIG and
-/// PR_SET_PDEATHSIG). Allowed with the runtime base even if a run did not
-/// show them.
-pub const RUNTIME_PRCTL: &[u64] = &[1, 2, 8, 24, 47];
+/// One runtime's post-filter calls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    pub name: String,
+    /// Which runtime and version the set was taken from.
+    pub runtime: String,
+    pub syscalls: Vec<String>,
+    /// The prctl options it calls (allowed beside the app's own ones).
+    pub prctl: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuntimeFile {
+    runtime: Vec<Runtime>,
+}
+
+pub fn runtimes() -> Vec<Runtime> {
+    // Checked by a unit test: the shipped table always parses.
+    toml::from_str::<RuntimeFile>(RUNTIME_BASE)
+        .map(|f| f.runtime)
+        .unwrap_or_default()
+}
+
+/// Every runtime's post-filter syscalls (and exit/exit_group, without
+/// which a container hangs at exit).
+pub fn runtime_base() -> BTreeSet<String> {
+    let mut all: BTreeSet<String> = runtimes().into_iter().flat_map(|r| r.syscalls).collect();
+    all.extend(["exit".to_string(), "exit_group".to_string()]);
+    all
+}
+
+/// Every runtime's prctl options, allowed with the app's own when prctl
+/// is filtered by argument, even if a run did not show them.
+pub fn runtime_prctl() -> BTreeSet<u64> {
+    runtimes().into_iter().flat_map(|r| r.prctl).collect()
+}
 
 /// `--seccomp-args`: argument filters in the profile, or names only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,7 +218,7 @@ pub fn profile(
     families_on: bool,
 ) -> Drawn {
     let mut allowed: BTreeSet<String> = observed.iter().cloned().collect();
-    allowed.extend(RUNTIME_BASE.iter().map(|s| s.to_string()));
+    allowed.extend(runtime_base());
     let mut by_family = BTreeMap::new();
     if families_on {
         let known = |n: &str| Arch::from_seccomp(arch).is_none_or(|a| a.knows(n));
@@ -302,7 +294,7 @@ struct ArgDrawn {
 /// - a value syscall (socket, clone, unshare, setns, personality, prctl):
 ///   one rule per value seen; clone without values (allowed as a sibling of
 ///   fork) creates no namespace, and prctl adds the runtime's options
-///   (`RUNTIME_PRCTL`); none seen otherwise, or more than `MAX_VALUES`: the
+///   (`runtime_prctl`); none seen otherwise, or more than `MAX_VALUES`: the
 ///   name alone;
 /// - ioctl: every request but the `RISKY_IOCTLS` not seen;
 /// - mmap, mprotect, pkey_mprotect: any protection but PROT_WRITE with
@@ -335,7 +327,7 @@ fn arg_rules(row: &ArgSyscall, seen: &BTreeSet<u64>) -> ArgDrawn {
                 values.insert(0);
             }
             if row.name == "prctl" {
-                values.extend(RUNTIME_PRCTL);
+                values.extend(runtime_prctl());
             }
             if values.is_empty() {
                 summary.reason = Some("allowed without being seen, so no values are known".into());
@@ -560,6 +552,26 @@ mod tests {
     }
 
     #[test]
+    fn the_runtime_table_parses_and_names_known_syscalls() {
+        let rt = runtimes();
+        let names: Vec<&str> = rt.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.join("+"), RUNTIME_BASE_VERSION);
+        for r in &rt {
+            for s in &r.syscalls {
+                assert!(Arch::X86_64.knows(s), "{}: {s}", r.name);
+            }
+        }
+        let base = runtime_base();
+        // crun's identity calls, which runc does not make.
+        for s in ["setresuid", "setresgid", "pselect6", "setuid", "exit_group"] {
+            assert!(base.contains(s), "{s}");
+        }
+        assert_eq!(runtime_prctl(), [1, 2, 8, 24, 47].into());
+        let p = profile(&[], None, "SCMP_ARCH_X86_64", false).profile;
+        assert!(base.iter().all(|s| p.allowed().contains(s)));
+    }
+
+    #[test]
     fn clone3_answers_enosys_unless_observed() {
         let p = profile(&[], None, "SCMP_ARCH_X86_64", false).profile;
         let rule = p.syscalls.iter().find(|r| r.names == ["clone3"]).unwrap();
@@ -726,8 +738,8 @@ mod tests {
         assert!(!lets(&p, "personality", [0x40_0000, 0, 0, 0, 0, 0]));
         assert!(!lets(&p, "personality", [0x40_0000 | HIGH, 0, 0, 0, 0, 0]));
         assert!(lets(&p, "prctl", [15 | HIGH, 0, 0, 0, 0, 0]));
-        for runtime in RUNTIME_PRCTL {
-            assert!(lets(&p, "prctl", [*runtime, 0, 0, 0, 0, 0]));
+        for runtime in runtime_prctl() {
+            assert!(lets(&p, "prctl", [runtime, 0, 0, 0, 0, 0]));
         }
         assert!(!lets(&p, "prctl", [22, 0, 0, 0, 0, 0]), "PR_SET_SECCOMP");
         assert!(lets(&p, "setns", [3, 0x4000_0000, 0, 0, 0, 0]));
