@@ -23,7 +23,7 @@ use crate::{
     report,
     seccomp::{
         audit::{self, Line, Losses, Record},
-        learn::{self, Caller, Change, Host, JsonProfile, Scope, Verdict},
+        learn::{self, rfc3339, Caller, Change, Host, JsonProfile, Scope, Verdict},
         spo,
     },
 };
@@ -231,6 +231,11 @@ pub async fn run(args: LearnArgs) -> Result<()> {
     if outcome.written {
         outcome.files = write(dir, &text, &after, report, &outcome)?;
     }
+    if outcome.lost.serials_skipped > 0 || outcome.lost.log_overwritten.is_some() {
+        eprintln!(
+            "slim: warning: the log misses records of the window (see \"lost\" below): what was learned may be incomplete"
+        );
+    }
     let diff = render(&outcome, dir);
     if outcome.written {
         crate::atomic::write_atomically(&dir.join("seccomp-learned.txt"), |out| {
@@ -257,12 +262,10 @@ fn stdout(text: &str) -> Result<()> {
 
 /// Why a logged record names no syscall slim can add.
 fn unnamed(r: &Record, profile: &JsonProfile) -> &'static str {
-    if r.arch.seccomp().is_none() || r.compat {
-        if arch_in_profile(r, profile) {
-            "unknown syscall number"
-        } else {
-            "architecture not in the profile"
-        }
+    if !arch_in_profile(r, profile) {
+        "architecture not in the profile"
+    } else if r.compat {
+        "32-bit (compat) call"
     } else {
         "unknown syscall number"
     }
@@ -802,12 +805,6 @@ fn uptime() -> f64 {
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn rfc3339(t: f64) -> String {
-    chrono::DateTime::from_timestamp_micros((t * 1e6) as i64)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| t.to_string())
 }
 
 /// --since: RFC 3339, or a duration ago (90s, 30m, 2h, 1d).
