@@ -894,6 +894,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_overwritten_kernel_log_counts_when_the_window_starts_before_it() {
+        let log = |seq| Log {
+            lines: Vec::new(),
+            kmsg: Some(KmsgStart { seq, time: 1000.0 }),
+        };
+        assert_eq!(log(42).overwritten_before(Some(900.0)), Some(42));
+        assert_eq!(log(42).overwritten_before(None), Some(42));
+        assert_eq!(log(42).overwritten_before(Some(1100.0)), None);
+        assert_eq!(log(0).overwritten_before(Some(900.0)), None, "nothing lost");
+        let file = Log {
+            lines: Vec::new(),
+            kmsg: None,
+        };
+        assert_eq!(file.overwritten_before(Some(0.0)), None);
+    }
+
+    #[test]
+    fn records_that_cannot_be_added_say_why() {
+        let profile: JsonProfile = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"]
+        }))
+        .unwrap();
+        let line = "audit: type=1326 audit(1.0:1): pid=1 comm=\"x\" exe=\"/x\" sig=0 arch=c000003e syscall=9999 compat=0 ip=0x1 code=0x7ffc0000";
+        let rec = |l: &str| match audit::parse_line(l) {
+            Some(Line::Seccomp(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(unnamed(&rec(line), &profile), "unknown syscall number");
+        let compat = line.replace("compat=0", "compat=1");
+        assert_eq!(unnamed(&rec(&compat), &profile), "32-bit (compat) call");
+        for arch in ["c00000b7", "40000003"] {
+            let other = line.replace("c000003e", arch);
+            assert_eq!(
+                unnamed(&rec(&other), &profile),
+                "architecture not in the profile"
+            );
+            assert!(!arch_in_profile(&rec(&other), &profile));
+        }
+        assert!(arch_in_profile(&rec(line), &profile));
+    }
+
+    #[test]
     fn since_takes_a_time_or_a_duration_ago() {
         let now = 1_800_000_000.0;
         assert_eq!(parse_since_at("90s", now).unwrap(), now - 90.0);
