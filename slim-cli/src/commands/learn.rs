@@ -23,7 +23,7 @@ use crate::{
     report,
     seccomp::{
         audit::{self, Line, Losses, Record},
-        learn::{self, Caller, Change, Host, JsonProfile, Scope, Verdict},
+        learn::{self, rfc3339, Caller, Change, Host, JsonProfile, Scope, Verdict},
         spo,
     },
 };
@@ -231,6 +231,11 @@ pub async fn run(args: LearnArgs) -> Result<()> {
     if outcome.written {
         outcome.files = write(dir, &text, &after, report, &outcome)?;
     }
+    if outcome.lost.serials_skipped > 0 || outcome.lost.log_overwritten.is_some() {
+        eprintln!(
+            "slim: warning: the log misses records of the window (see \"lost\" below): what was learned may be incomplete"
+        );
+    }
     let diff = render(&outcome, dir);
     if outcome.written {
         crate::atomic::write_atomically(&dir.join("seccomp-learned.txt"), |out| {
@@ -257,12 +262,10 @@ fn stdout(text: &str) -> Result<()> {
 
 /// Why a logged record names no syscall slim can add.
 fn unnamed(r: &Record, profile: &JsonProfile) -> &'static str {
-    if r.arch.seccomp().is_none() || r.compat {
-        if arch_in_profile(r, profile) {
-            "unknown syscall number"
-        } else {
-            "architecture not in the profile"
-        }
+    if !arch_in_profile(r, profile) {
+        "architecture not in the profile"
+    } else if r.compat {
+        "32-bit (compat) call"
     } else {
         "unknown syscall number"
     }
@@ -804,12 +807,6 @@ fn uptime() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rfc3339(t: f64) -> String {
-    chrono::DateTime::from_timestamp_micros((t * 1e6) as i64)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| t.to_string())
-}
-
 /// --since: RFC 3339, or a duration ago (90s, 30m, 2h, 1d).
 fn parse_since(s: &str) -> Result<f64> {
     parse_since_at(s, now())
@@ -895,6 +892,48 @@ impl Host for ProcHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overwritten_kernel_log_counts_when_the_window_starts_before_it() {
+        let log = |seq| Log {
+            lines: Vec::new(),
+            kmsg: Some(KmsgStart { seq, time: 1000.0 }),
+        };
+        assert_eq!(log(42).overwritten_before(Some(900.0)), Some(42));
+        assert_eq!(log(42).overwritten_before(None), Some(42));
+        assert_eq!(log(42).overwritten_before(Some(1100.0)), None);
+        assert_eq!(log(0).overwritten_before(Some(900.0)), None, "nothing lost");
+        let file = Log {
+            lines: Vec::new(),
+            kmsg: None,
+        };
+        assert_eq!(file.overwritten_before(Some(0.0)), None);
+    }
+
+    #[test]
+    fn records_that_cannot_be_added_say_why() {
+        let profile: JsonProfile = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"]
+        }))
+        .unwrap();
+        let line = "audit: type=1326 audit(1.0:1): pid=1 comm=\"x\" exe=\"/x\" sig=0 arch=c000003e syscall=9999 compat=0 ip=0x1 code=0x7ffc0000";
+        let rec = |l: &str| match audit::parse_line(l) {
+            Some(Line::Seccomp(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(unnamed(&rec(line), &profile), "unknown syscall number");
+        let compat = line.replace("compat=0", "compat=1");
+        assert_eq!(unnamed(&rec(&compat), &profile), "32-bit (compat) call");
+        for arch in ["c00000b7", "40000003"] {
+            let other = line.replace("c000003e", arch);
+            assert_eq!(
+                unnamed(&rec(&other), &profile),
+                "architecture not in the profile"
+            );
+            assert!(!arch_in_profile(&rec(&other), &profile));
+        }
+        assert!(arch_in_profile(&rec(line), &profile));
+    }
 
     #[test]
     fn since_takes_a_time_or_a_duration_ago() {

@@ -284,10 +284,14 @@ pub struct Scope {
     pub name: String,
     pub id: String,
     pub running: bool,
-    /// Seconds since the epoch.
+    /// Seconds since the epoch (the window's start: --since, if given).
+    #[serde(serialize_with = "as_rfc3339")]
     pub started: f64,
     /// When it stopped (None: it runs).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_as_rfc3339"
+    )]
     pub finished: Option<f64>,
     /// Its mount namespace, while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -295,6 +299,24 @@ pub struct Scope {
     /// The host pid of its init, while it runs.
     #[serde(skip)]
     pub pid: Option<u32>,
+}
+
+/// Seconds since the epoch as RFC 3339, to the millisecond.
+pub fn rfc3339(t: f64) -> String {
+    chrono::DateTime::from_timestamp_micros((t * 1e6) as i64)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn as_rfc3339<S: serde::Serializer>(t: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+fn option_as_rfc3339<S: serde::Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => as_rfc3339(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Records a few seconds outside a container's start and finish still
