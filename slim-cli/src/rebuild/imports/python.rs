@@ -182,22 +182,52 @@ impl Visitor for Collect {
 
 /// The import statements of `source` (none when it does not parse): from
 /// the token scanner, or, where it cannot vouch for a file, the parser.
-pub fn parse_imports(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)> {
+///
+/// With `main` false, what stands under a top-level `if __name__ ==
+/// "__main__":` is left out: that runs only when the file is the program
+/// (`python3 file.py`), not when it is imported. Standard library modules
+/// keep their self-tests there (doctest, unittest, pdb, argparse).
+pub fn parse_imports(source: &str, path: &str, main: bool) -> Vec<(u32, String, Vec<String>)> {
     match super::python_scan::scan(source) {
-        Some(found) => found,
-        None => parse_with_parser(source, path),
+        Some(mut found) => {
+            if main {
+                found.imports.append(&mut found.main_only);
+            }
+            found.imports
+        }
+        None => parse_with_parser(source, path, main),
     }
 }
 
+/// Whether `stmt` is `if __name__ == "__main__":` (either way round).
+fn is_main_guard(stmt: &ast::Stmt) -> bool {
+    let ast::Stmt::If(s) = stmt else { return false };
+    let ast::Expr::Compare(c) = s.test.as_ref() else {
+        return false;
+    };
+    let (Some(right), [ast::CmpOp::Eq]) = (c.comparators.first(), c.ops.as_slice()) else {
+        return false;
+    };
+    let is_name = |e: &ast::Expr| matches!(e, ast::Expr::Name(n) if n.id.as_str() == "__name__");
+    let is_main = |e: &ast::Expr| matches!(e, ast::Expr::Constant(k) if matches!(&k.value, ast::Constant::Str(s) if s == "__main__"));
+    (is_name(&c.left) && is_main(right)) || (is_main(&c.left) && is_name(right))
+}
+
 /// The import statements of `source`, from rustpython-parser's syntax tree.
-fn parse_with_parser(source: &str, path: &str) -> Vec<(u32, String, Vec<String>)> {
+pub(super) fn parse_with_parser(
+    source: &str,
+    path: &str,
+    main: bool,
+) -> Vec<(u32, String, Vec<String>)> {
     let Ok(module) = rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) else {
         return Vec::new();
     };
     let mut c = Collect::default();
     if let ast::Mod::Module(m) = module {
         for stmt in m.body {
-            c.visit_stmt(stmt);
+            if main || !is_main_guard(&stmt) {
+                c.visit_stmt(stmt);
+            }
         }
     }
     c.found
@@ -462,7 +492,13 @@ impl Resolver for Python {
         if !roots.iter().any(|r| path.starts_with(&format!("{r}/"))) {
             roots.insert(0, here.clone());
         }
-        for (level, module, names) in parse_imports(&source, path) {
+        // A module of the search path is imported; a script outside it
+        // is the program (its `__main__` block runs).
+        let main = !self
+            .search(fs)
+            .iter()
+            .any(|r| path.starts_with(&format!("{r}/")));
+        for (level, module, names) in parse_imports(&source, path, main) {
             let (base_roots, prefix) = if level > 0 {
                 let mut base = here.clone();
                 for _ in 1..level {
@@ -516,7 +552,7 @@ mod tests {
     #[test]
     fn finds_imports_anywhere_in_the_module() {
         let src = "import os, a.b as c\nfrom x import y\n\ndef f():\n    import lazy\n\ntry:\n    import fast\nexcept ImportError:\n    fast = None\nif TYPE_CHECKING:\n    from typing_only import T\nclass K:\n    def m(self):\n        from . import sib\n        from ..up import z\n";
-        let found: Vec<(u32, String)> = parse_imports(src, "m.py")
+        let found: Vec<(u32, String)> = parse_imports(src, "m.py", true)
             .into_iter()
             .map(|(l, m, _)| (l, m))
             .collect();
@@ -526,7 +562,7 @@ mod tests {
         assert!(found.contains(&(1, String::new())));
         assert!(found.contains(&(2, "up".to_string())));
         assert!(
-            parse_imports("def (:", "bad.py").is_empty(),
+            parse_imports("def (:", "bad.py", true).is_empty(),
             "unparsable imports nothing"
         );
     }
@@ -536,7 +572,8 @@ mod tests {
         let lib = "/usr/lib/python3.11";
         let site = "/usr/lib/python3/dist-packages";
         let (_t, fs) = tree(&[
-            (&format!("{lib}/csv.py"), "import re\n"),
+            (&format!("{lib}/csv.py"), "import re\nif __name__ == '__main__':\n    import doctest\n"),
+            (&format!("{lib}/doctest.py"), ""),
             (&format!("{lib}/re/__init__.py"), "from . import _parser\n"),
             (&format!("{lib}/re/_parser.py"), ""),
             (&format!("{lib}/__pycache__/csv.cpython-311.pyc"), ""),
@@ -547,7 +584,7 @@ mod tests {
             (&format!("{site}/requests-2.28.1.egg-info/top_level.txt"), "requests\n"),
             (&format!("{site}/requests-2.28.1.egg-info/PKG-INFO"), ""),
             (&format!("{site}/nspkg/part/mod.py"), ""),
-            ("/srv/app/app.py", "import helpers, csv\nimport requests\nimport nspkg.part.mod\nimport nothere.sub\nimport sys\n\ndef f():\n    import sqlite3\n"),
+            ("/srv/app/app.py", "import helpers, csv\nimport requests\nimport nspkg.part.mod\nimport nothere.sub\nimport sys\n\ndef f():\n    import sqlite3\nif __name__ == '__main__':\n    import doctest\n"),
             ("/srv/app/helpers.py", ""),
         ]);
         let mut py = Python::default();
@@ -565,6 +602,14 @@ mod tests {
         assert_eq!(got.missing, ["nothere.sub"], "sys is built in");
         let csv = py.imports(&fs, &format!("{lib}/csv.py"));
         assert!(csv.kept.contains(&format!("{lib}/re/__init__.py")));
+        assert!(
+            !csv.kept.contains(&format!("{lib}/doctest.py")),
+            "a library's __main__ block runs only when it is the program"
+        );
+        assert!(
+            got.kept.contains(&format!("{lib}/doctest.py")),
+            "the program's does"
+        );
         assert!(
             !csv.kept.iter().any(|k| k.contains("__pycache__")),
             "caches of modules not loaded are not kept: {:?}",
