@@ -596,6 +596,47 @@ fn name_past_path_max() {
     });
 }
 
+/// Names are what readers keep of entries (xray's analysis, the
+/// unpacker's directory times): 18,000 directories with names near
+/// PATH_MAX are 72 MB of names in a 1.5 MB layer, past the 64 MiB that
+/// SLIM_MAX_NAME_BYTES allows (before it, xray took 416 MB of RSS on
+/// 50,000 of them).
+#[test]
+fn a_flood_of_long_names() {
+    case(
+        "a_flood_of_long_names",
+        Want::Refuse("SLIM_MAX_NAME_BYTES"),
+        |w, _| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut dir = String::new();
+            let add = |b: &mut tar::Builder<Vec<u8>>, name: &str| {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(T::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, name, std::io::empty()).unwrap();
+            };
+            for i in 0..19 {
+                dir.push_str(&format!("{i:0>200}/"));
+                add(&mut b, &dir);
+            }
+            for i in 0..18_000 {
+                add(&mut b, &format!("{dir}{i:0>100}/"));
+            }
+            let t = b.into_inner().unwrap();
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut z, &t).unwrap();
+            archive(
+                w,
+                &[Layer {
+                    blob: z.finish().unwrap(),
+                    diff_id: sha256(&t),
+                }],
+            )
+        },
+    );
+}
+
 #[test]
 fn too_many_entries() {
     case_with(
