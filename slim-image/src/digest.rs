@@ -113,6 +113,11 @@ impl<T> Hashing<T> {
         }
     }
 
+    /// How many bytes went through so far.
+    pub fn bytes(&self) -> u64 {
+        self.size
+    }
+
     /// The inner writer or reader, the digest and the byte count.
     pub fn finish(self) -> (T, String, u64) {
         (

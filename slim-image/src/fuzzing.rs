@@ -22,6 +22,7 @@ pub fn limits() -> Limits {
         layer_entries: 10_000,
         header_bytes: 64 << 10,
         read_bytes: 1 << 20,
+        name_bytes: 4 << 20,
     }
 }
 
@@ -212,7 +213,13 @@ mod tests {
                 };
                 for e in dir.flatten() {
                     let data = std::fs::read(e.path()).unwrap();
-                    run(&data);
+                    // What the fuzz targets' allocator stops (fuzz/src/lib.rs).
+                    let largest = crate::test_alloc::largest_in(|| run(&data));
+                    assert!(
+                        largest <= 8 << 20,
+                        "{}: one allocation of {largest} bytes",
+                        e.path().display()
+                    );
                     ran += 1;
                 }
             }

@@ -9,6 +9,8 @@
 //! [`confined`] (openat2) operations. [`fuzzing`] holds the entry points
 //! the fuzz targets drive. Errors are `anyhow` errors whose message is the
 //! one line slim shows: what was wrong with the image and what to raise.
+#![deny(unsafe_code)]
+
 pub mod archive;
 pub mod confined;
 pub mod digest;
@@ -18,5 +20,8 @@ pub mod limits;
 pub mod meta;
 pub mod tarx;
 pub mod unpack;
+
+#[cfg(test)]
+mod test_alloc;
 
 pub use digest::sha256;

@@ -28,6 +28,10 @@ pub struct Limits {
     /// A file of the image read whole by slim (dpkg status, ld.so.cache,
     /// package metadata, sources).
     pub read_bytes: u64,
+    /// The names, link targets and PAX records of an image's entries,
+    /// summed over its layers (and of one layer, or one archive's members):
+    /// what slim may keep in memory about entries, apart from their data.
+    pub name_bytes: u64,
 }
 
 /// Below this, a layer may expand by any ratio (small layers of zeros are
@@ -44,6 +48,7 @@ impl Default for Limits {
             layer_entries: 500_000,
             header_bytes: 1 << 20,
             read_bytes: 64 << 20,
+            name_bytes: 64 << 20,
         }
     }
 }
@@ -56,6 +61,7 @@ pub const RATIO_VAR: &str = "SLIM_MAX_LAYER_RATIO";
 pub const ENTRIES_VAR: &str = "SLIM_MAX_LAYER_ENTRIES";
 pub const HEADER_VAR: &str = "SLIM_MAX_HEADER_BYTES";
 pub const READ_VAR: &str = "SLIM_MAX_READ_BYTES";
+pub const NAME_VAR: &str = "SLIM_MAX_NAME_BYTES";
 
 fn var(name: &str, default: u64, bytes: bool) -> Result<u64> {
     let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
@@ -91,6 +97,7 @@ impl Limits {
             layer_entries: var(ENTRIES_VAR, d.layer_entries, false)?,
             header_bytes: var(HEADER_VAR, d.header_bytes, true)?,
             read_bytes: var(READ_VAR, d.read_bytes, true)?,
+            name_bytes: var(NAME_VAR, d.name_bytes, true)?,
         })
     }
 

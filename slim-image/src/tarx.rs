@@ -47,6 +47,9 @@ pub struct Meter {
     max: u64,
     what: String,
     pub trip: Arc<Trip>,
+    /// The entries' names and PAX records so far, over the whole image
+    /// (shared by its layers' meters), if the stream is one of its layers.
+    image_names: Option<Arc<AtomicU64>>,
 }
 
 pub struct Metered<R> {
@@ -128,6 +131,18 @@ pub fn archive<R: Read>(
     what: &str,
     trip: Arc<Trip>,
 ) -> (tar::Archive<Metered<R>>, Arc<Meter>) {
+    archive_of_image(r, limits, what, trip, None)
+}
+
+/// [`archive`] for a layer of an image, whose entries' names count in
+/// `image_names` too (the image's total, within the same limit).
+pub fn archive_of_image<R: Read>(
+    r: R,
+    limits: &Limits,
+    what: &str,
+    trip: Arc<Trip>,
+    image_names: Option<Arc<AtomicU64>>,
+) -> (tar::Archive<Metered<R>>, Arc<Meter>) {
     let meter = Arc::new(Meter {
         in_header: AtomicBool::new(false),
         used: AtomicU64::new(0),
@@ -135,6 +150,7 @@ pub fn archive<R: Read>(
         max: limits.header_bytes.saturating_add(4096),
         what: what.to_string(),
         trip,
+        image_names,
     });
     let ar = tar::Archive::new(Metered {
         inner: r,
@@ -149,6 +165,8 @@ pub struct Tally {
     pub entries: u64,
     /// The sum of the sizes entries claim (a sparse file its full size).
     pub bytes: u64,
+    /// The sum of their names, link targets and PAX records.
+    pub names: u64,
     max_bytes: u64,
     var: &'static str,
 }
@@ -168,6 +186,7 @@ impl Tally {
         Self {
             entries: 0,
             bytes: 0,
+            names: 0,
             max_bytes,
             var,
         }
@@ -187,7 +206,7 @@ pub fn next<'a, R: Read>(
     meter.in_header.store(true, Ordering::Relaxed);
     let e = entries.next();
     meter.in_header.store(false, Ordering::Relaxed);
-    let e = match e {
+    let mut e = match e {
         None => return Ok(None),
         Some(Err(e)) => {
             return Err(meter
@@ -210,6 +229,42 @@ pub fn next<'a, R: Read>(
             "{} holds a name or link target longer than PATH_MAX ({PATH_MAX} bytes)",
             meter.what
         );
+    }
+    // Names and PAX records are what readers keep of an entry: bounded
+    // per stream and over the image, before anything keeps them.
+    // A global PAX header is an entry whose data the tar crate would read
+    // whole to parse: never parsed here (its data is skipped as any
+    // entry's), nor by slim's readers.
+    let pax: usize = if e.header().entry_type().is_pax_global_extensions() {
+        0
+    } else {
+        match e.pax_extensions() {
+            Ok(Some(exts)) => exts
+                .flatten()
+                .map(|x| x.key_bytes().len() + x.value_bytes().len())
+                .sum(),
+            _ => 0,
+        }
+    };
+    let names = (e.path_bytes().len() + e.link_name_bytes().map_or(0, |l| l.len()) + pax) as u64;
+    let names_past = |what: &str| {
+        anyhow::anyhow!(
+            "{what}: the names and PAX records of its entries add up to more than {} (raise {} if the image is trusted)",
+            limits::human(limits.name_bytes),
+            limits::NAME_VAR
+        )
+    };
+    tally.names = tally.names.saturating_add(names);
+    if tally.names > limits.name_bytes {
+        return Err(names_past(&meter.what));
+    }
+    if let Some(total) = &meter.image_names {
+        let t = total
+            .fetch_add(names, Ordering::Relaxed)
+            .saturating_add(names);
+        if t > limits.name_bytes {
+            return Err(names_past("the image"));
+        }
     }
     tally.bytes = tally
         .bytes

@@ -66,10 +66,12 @@ pub enum SpecialKind {
     Block,
 }
 
-/// An image's reading budget: what its layers may add up to.
+/// An image's reading budget: what its layers may add up to (their bytes,
+/// their entries' names).
 pub struct Budget {
     pub limits: Limits,
     used: AtomicU64,
+    names: Arc<AtomicU64>,
 }
 
 impl Budget {
@@ -77,6 +79,7 @@ impl Budget {
         Self {
             limits,
             used: AtomicU64::new(0),
+            names: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -140,7 +143,13 @@ pub fn layer_reader(blob: &BlobRef, diff_id: &str, budget: &Budget) -> Result<La
     };
     let trip = Arc::new(Trip::default());
     let bounded = Bounded::new(decoded, layer_max.min(image_left), why, trip.clone());
-    let (archive, meter) = tarx::archive(Hashing::new(bounded), l, &what, trip.clone());
+    let (archive, meter) = tarx::archive_of_image(
+        Hashing::new(bounded),
+        l,
+        &what,
+        trip.clone(),
+        Some(budget.names.clone()),
+    );
     Ok(LayerReader {
         archive,
         meter,
@@ -275,6 +284,11 @@ impl Unpacker {
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
+        // A global PAX header makes nothing, and asking the tar crate for
+        // its records would read its data whole, whatever its size.
+        if e.header().entry_type().is_pax_global_extensions() {
+            return Ok(());
+        }
         let Some(rel) = entry_path(&e.path_bytes())? else {
             // The root's own metadata is the cache's, not the image's.
             return Ok(());

@@ -15,6 +15,7 @@ use std::{
 use serde_json::Value;
 
 pub mod compose;
+pub mod fake_registry;
 pub mod hostile;
 pub mod probes;
 pub mod run_env;

@@ -13,6 +13,17 @@ use tar::EntryType as T;
 
 /// `docker save`'s archive of `image` with `layer` added on top.
 fn with_layer(image: &str, layer: &[u8], out: &std::path::Path, work: &std::path::Path) {
+    with_blob(image, layer, &sha256(layer), out, work)
+}
+
+/// [`with_layer`] for a layer blob (gzip, say) whose diff ID is `diff_id`.
+fn with_blob(
+    image: &str,
+    layer: &[u8],
+    diff_id: &str,
+    out: &std::path::Path,
+    work: &std::path::Path,
+) {
     let base = work.join("base.tar");
     run_ok("docker", &["save", "-o", base.to_str().unwrap(), image]);
     let mut members: Vec<(String, Vec<u8>)> = Vec::new();
@@ -35,7 +46,7 @@ fn with_layer(image: &str, layer: &[u8], out: &std::path::Path, work: &std::path
     config["rootfs"]["diff_ids"]
         .as_array_mut()
         .unwrap()
-        .push(sha256(layer).into());
+        .push(diff_id.into());
     if let Some(h) = config["history"].as_array_mut() {
         h.push(serde_json::json!({"created_by": "hostile layer"}));
     }
@@ -75,6 +86,8 @@ fn hostile_layer_through_slim_build() {
     v[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
     v[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
     cap.pax = vec![("SCHILY.xattr.security.capability".into(), v.clone())];
+    let mut zeros = vec![0u8; 8 << 20];
+    zeros.extend_from_slice(b"tail");
     let layer = tar(&[
         E::dir("dev/"),
         E::device(T::Block, "dev/sdx", (8, 0)),
@@ -84,6 +97,9 @@ fn hostile_layer_through_slim_build() {
         cap,
         E::new(T::Fifo, "usr/local/bin/pipe"),
         E::symlink("hostdir", canary.path().to_str().unwrap()),
+        E::dir("usr/local/share/"),
+        // Zeros: holes in the cache, written in full into the slim layer.
+        E::file("usr/local/share/zeros", &zeros),
     ]);
     let archive = work.0.join("image.tar");
     with_layer(&fixture("cli"), &layer, &archive, &work.0);
@@ -106,6 +122,8 @@ fn hostile_layer_through_slim_build() {
             "/usr/local/bin/suidx",
             "--include-path",
             "/usr/local/bin/pipe",
+            "--include-path",
+            "/usr/local/share/zeros",
         ],
         &[("SLIM_CACHE", cache.0.to_str().unwrap())],
         Duration::from_secs(180),
@@ -125,7 +143,7 @@ fn hostile_layer_through_slim_build() {
     // The slim image carries what the image said, as it said it.
     let saved = work.0.join("slim.tar");
     run_ok("docker", &["save", "-o", saved.to_str().unwrap(), &tag.0]);
-    let mut found = (false, false, false);
+    let mut found = (false, false, false, false);
     let mut outer = tar::Archive::new(std::fs::File::open(&saved).unwrap());
     for m in outer.entries().unwrap() {
         let m = m.unwrap();
@@ -165,10 +183,163 @@ fn hostile_layer_through_slim_build() {
                     assert_eq!(h.entry_type(), T::Fifo);
                     found.2 = true;
                 }
+                "usr/local/share/zeros" => {
+                    assert_eq!(h.entry_type(), T::Regular);
+                    let mut b = Vec::new();
+                    std::io::Read::read_to_end(&mut e, &mut b).unwrap();
+                    assert!(b == zeros, "the zeros came back as {} other bytes", b.len());
+                    found.3 = true;
+                }
                 p => assert!(!p.starts_with("hostdir/"), "a host file in the image: {p}"),
             }
         }
     }
-    assert_eq!(found, (true, true, true), "the slim layer lacks entries");
+    assert_eq!(
+        found,
+        (true, true, true, true),
+        "the slim layer lacks entries"
+    );
     let _ = Command::new("docker").args(["rmi", "-f", &tag.0]).output();
+}
+
+/// `slim build` of the `cli` fixture plus the layer `blob` (diff ID
+/// `diff_id`), keeping `keep`, with `env`: it must refuse with exit 1 and
+/// one line holding each of `want`, leave the canary as it was, stay under
+/// 200 MB of RSS and leave no big file in the cache or the temporary
+/// directory it was given.
+fn refused_build(
+    name: &str,
+    blob: &[u8],
+    diff_id: &str,
+    keep: &str,
+    env: &[(&str, &str)],
+    want: &[&str],
+) {
+    if !e2e_ready() {
+        return;
+    }
+    let canary = Canary::new();
+    let before = canary.snapshot();
+    let work = TempDir::new("hostile-build");
+    let cache = TempDir::new("hostile-build-cache");
+    let tmp = TempDir::new("hostile-build-tmp");
+    let archive = work.0.join("image.tar");
+    with_blob(&fixture("cli"), blob, diff_id, &archive, &work.0);
+    let tag = Tag::new("hostile");
+    let image = format!("docker-archive:{}", archive.display());
+    let artifacts = work.0.join("out");
+    let mut all_env = vec![
+        ("SLIM_CACHE", cache.0.to_str().unwrap()),
+        ("TMPDIR", tmp.0.to_str().unwrap()),
+    ];
+    all_env.extend_from_slice(env);
+    let run = run_measured(
+        &[
+            "build",
+            &image,
+            "--tag",
+            &tag.0,
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "--continue-after",
+            "exit",
+            "--include-path",
+            keep,
+        ],
+        &all_env,
+        Duration::from_secs(180),
+    );
+    eprintln!(
+        "{name}: rc {} in {:.1} s, peak RSS {:.1} MB, cache {} kB, tmp {} kB; stderr: {}",
+        run.code,
+        run.secs,
+        run.max_rss_mb,
+        disk_usage(&cache.0) / 1024,
+        disk_usage(&tmp.0) / 1024,
+        run.stderr.trim()
+    );
+    assert_eq!(canary.snapshot(), before, "{name}: the canary changed");
+    assert!(
+        run.max_rss_mb < 200.0,
+        "{name}: peak RSS {:.1} MB",
+        run.max_rss_mb
+    );
+    // Progress lines, then one error line, the last.
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("slim: error:"))
+        .collect();
+    assert_eq!(run.code, 1, "{name}: {}", run.stderr);
+    assert_eq!(errors.len(), 1, "{name}: not one error: {}", run.stderr);
+    assert_eq!(run.stderr.trim_end().lines().last(), Some(errors[0]));
+    for w in want {
+        assert!(
+            errors[0].contains(w),
+            "{name}: expected {w:?} in {:?}",
+            errors[0]
+        );
+    }
+    // The base image's layer is unpacked (about 120 MB); nothing more.
+    assert!(
+        disk_usage(&cache.0) < 256 << 20,
+        "{name}: the cache grew by {} bytes",
+        disk_usage(&cache.0)
+    );
+    assert!(
+        disk_usage(&tmp.0) < 1 << 20,
+        "{name}: {} bytes left in TMPDIR",
+        disk_usage(&tmp.0)
+    );
+    assert!(
+        powers_in(&cache.0).is_empty(),
+        "{name}: {:?}",
+        powers_in(&cache.0)
+    );
+    let _ = Command::new("docker").args(["rmi", "-f", &tag.0]).output();
+}
+
+/// Issue #19: a sparse file of 1 TiB in a source image is refused before
+/// it costs anything: its size counts in full against SLIM_MAX_LAYER_BYTES,
+/// and the layers are checked before the engine is given them (Docker
+/// 20.10 reads such an entry for minutes, then times out).
+#[test]
+fn sparse_terabyte_file_through_slim_build() {
+    let mut layer = tar(&[E::dir("zz/")]);
+    layer.truncate(layer.len() - 1024);
+    layer.extend(sparse("zz/big", 1 << 40, (1 << 40) - 512, b"tail"));
+    let layer = end(layer);
+    refused_build(
+        "sparse_terabyte_file_through_slim_build",
+        &layer,
+        &sha256(&layer),
+        "/zz/big",
+        &[],
+        &["SLIM_MAX_LAYER_BYTES"],
+    );
+}
+
+/// Issue #19: zeros that unpack to holes but would be written in full
+/// into the slim layer count in full against SLIM_MAX_LAYER_BYTES there:
+/// the writer refuses before a byte is written and says why. The base
+/// layer (about 120 MB) and the hostile one (127 MiB of zeros, gzipped)
+/// each fit in 128 MiB; the slim layer (the zeros and the kept files of
+/// the base) does not.
+#[test]
+fn sparse_file_past_the_limit_of_the_slim_layer() {
+    let mut zeros = vec![0u8; 127 << 20];
+    zeros.extend_from_slice(b"tail");
+    let layer = tar(&[E::dir("zz/"), E::file("zz/big", &zeros)]);
+    drop(zeros);
+    refused_build(
+        "sparse_file_past_the_limit_of_the_slim_layer",
+        &gzip(&layer),
+        &sha256(&layer),
+        "/zz/big",
+        &[
+            ("SLIM_MAX_LAYER_BYTES", "128MiB"),
+            ("SLIM_MAX_LAYER_RATIO", "10000"),
+        ],
+        &["SLIM_MAX_LAYER_BYTES", "/zz/big is a sparse file"],
+    );
 }

@@ -8,7 +8,11 @@
 //! (devices, FIFOs, setuid, capabilities) and is 0700.
 use std::{path::Path, time::Duration};
 
-use slim_tests::{hostile::*, TempDir};
+use slim_tests::{
+    fake_registry::{manifest, Body, FakeRegistry},
+    hostile::*,
+    TempDir,
+};
 use tar::EntryType as T;
 
 enum Want {
@@ -17,22 +21,17 @@ enum Want {
     Succeed,
 }
 
+#[derive(Default)]
 struct Case {
     env: Vec<(&'static str, String)>,
     /// xray without --sbom (the tar headers only).
     plain: bool,
+    /// More arguments to xray.
+    args: Vec<&'static str>,
 }
 
 fn case(name: &str, want: Want, make: impl FnOnce(&Path, &Path) -> String) {
-    case_with(
-        name,
-        want,
-        Case {
-            env: vec![],
-            plain: false,
-        },
-        make,
-    )
+    case_with(name, want, Case::default(), make)
 }
 
 fn case_with(name: &str, want: Want, c: Case, make: impl FnOnce(&Path, &Path) -> String) {
@@ -51,6 +50,7 @@ fn case_with(name: &str, want: Want, c: Case, make: impl FnOnce(&Path, &Path) ->
     if !c.plain {
         args.extend(["--sbom", "cyclonedx", "--sbom-dir", sbom]);
     }
+    args.extend(c.args.iter().copied());
     let cache_s = cache.0.to_str().unwrap().to_string();
     let mut env: Vec<(&str, &str)> = vec![("SLIM_CACHE", cache_s.as_str())];
     env.extend(c.env.iter().map(|(k, v)| (*k, v.as_str())));
@@ -596,6 +596,47 @@ fn name_past_path_max() {
     });
 }
 
+/// Names are what readers keep of entries (xray's analysis, the
+/// unpacker's directory times): 18,000 directories with names near
+/// PATH_MAX are 72 MB of names in a 1.5 MB layer, past the 64 MiB that
+/// SLIM_MAX_NAME_BYTES allows (before it, xray took 416 MB of RSS on
+/// 50,000 of them).
+#[test]
+fn a_flood_of_long_names() {
+    case(
+        "a_flood_of_long_names",
+        Want::Refuse("SLIM_MAX_NAME_BYTES"),
+        |w, _| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut dir = String::new();
+            let add = |b: &mut tar::Builder<Vec<u8>>, name: &str| {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(T::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, name, std::io::empty()).unwrap();
+            };
+            for i in 0..19 {
+                dir.push_str(&format!("{i:0>200}/"));
+                add(&mut b, &dir);
+            }
+            for i in 0..18_000 {
+                add(&mut b, &format!("{dir}{i:0>100}/"));
+            }
+            let t = b.into_inner().unwrap();
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut z, &t).unwrap();
+            archive(
+                w,
+                &[Layer {
+                    blob: z.finish().unwrap(),
+                    diff_id: sha256(&t),
+                }],
+            )
+        },
+    );
+}
+
 #[test]
 fn too_many_entries() {
     case_with(
@@ -603,7 +644,7 @@ fn too_many_entries() {
         Want::Refuse("SLIM_MAX_LAYER_ENTRIES"),
         Case {
             env: vec![("SLIM_MAX_LAYER_ENTRIES", "1000".into())],
-            plain: false,
+            ..Case::default()
         },
         |w, _| {
             let e: Vec<E> = (0..3000).map(|i| E::file(format!("f{i}"), "")).collect();
@@ -642,8 +683,8 @@ fn sizes_wrapping_around_2_pow_64() {
         "sizes_wrapping_around_2_pow_64",
         Want::Refuse("SLIM_MAX_LAYER_BYTES"),
         Case {
-            env: vec![],
             plain: true,
+            ..Case::default()
         },
         |w, _| {
             let mut t = sparse("a", 1 << 63, 0, b"x");
@@ -662,8 +703,8 @@ fn plain_xray_checks_the_diff_id() {
         "plain_xray_checks_the_diff_id",
         Want::Refuse("does not match its diff ID"),
         Case {
-            env: vec![],
             plain: true,
+            ..Case::default()
         },
         |w, _| {
             let mut l = Layer::gz(tar(&base()));
@@ -825,4 +866,189 @@ fn benign_image_reads() {
         e.push(E::symlink("etc/alt", "/usr/bin/none"));
         layout(w, &[Layer::gz(tar(&e))]).0
     });
+}
+
+// 11. Registries (a crafted one: a real registry checks what it stores).
+// Every blob is checked as it streams: past its descriptor's size the pull
+// stops, so the registry cannot fill the disk, and nothing unverified
+// reaches the cache; sizes are checked against the limits before a byte
+// of a layer is pulled.
+
+/// The benign image's layer and config, as a registry would serve them.
+fn served() -> (Vec<u8>, Vec<u8>) {
+    let layer = tar(&base());
+    let config = config(&[sha256(&layer)]);
+    (layer, config)
+}
+
+/// xray of the image `manifest` describes, from a registry serving
+/// `blobs`; the registry may have sent at most `max_sent` bytes of blobs.
+fn registry_case(
+    name: &str,
+    want: Want,
+    manifest: Vec<u8>,
+    blobs: Vec<(String, Body)>,
+    max_sent: u64,
+) {
+    let reg = FakeRegistry::serve(manifest, blobs);
+    let image = format!("docker://{}/hostile:v1", reg.host);
+    let c = Case {
+        args: vec!["--tls-verify=false"],
+        ..Case::default()
+    };
+    case_with(name, want, c, |_, _| image.clone());
+    assert!(
+        reg.sent() <= max_sent,
+        "{name}: the registry sent {} bytes",
+        reg.sent()
+    );
+}
+
+/// The image served as it is, with `layer_body` for its layer and the
+/// descriptors' sizes given.
+fn registry_with(
+    name: &str,
+    want: Want,
+    layer_body: impl FnOnce(Vec<u8>) -> Body,
+    sizes: (Option<i64>, Option<i64>),
+    max_sent: u64,
+) {
+    let (layer, config) = served();
+    let (cd, ld) = (sha256(&config), sha256(&layer));
+    let m = manifest(
+        (&cd, sizes.0.unwrap_or(config.len() as i64)),
+        &[(&ld, sizes.1.unwrap_or(layer.len() as i64))],
+    );
+    let blobs = vec![(cd, Body::Bytes(config)), (ld, layer_body(layer))];
+    registry_case(name, want, m, blobs, max_sent);
+}
+
+#[test]
+fn registry_benign_image_reads() {
+    registry_with(
+        "registry_benign_image_reads",
+        Want::Succeed,
+        Body::Bytes,
+        (None, None),
+        u64::MAX,
+    );
+}
+
+#[test]
+fn registry_layer_longer_than_its_descriptor() {
+    // The layer's bytes, then zeros without end and no Content-Length.
+    registry_with(
+        "registry_layer_longer_than_its_descriptor",
+        Want::Refuse("sends more than the"),
+        Body::Endless,
+        (None, None),
+        16 << 20,
+    );
+}
+
+#[test]
+fn registry_content_length_past_the_descriptor() {
+    registry_with(
+        "registry_content_length_past_the_descriptor",
+        Want::Refuse("bytes, not the"),
+        |l| Body::Claiming(l, 1 << 40),
+        (None, None),
+        16 << 20,
+    );
+}
+
+#[test]
+fn registry_layer_altered() {
+    registry_with(
+        "registry_layer_altered",
+        Want::Refuse("does not match its digest"),
+        |mut l| {
+            l[10] ^= 1;
+            Body::Bytes(l)
+        },
+        (None, None),
+        16 << 20,
+    );
+}
+
+#[test]
+fn registry_layer_shorter_than_its_descriptor() {
+    registry_with(
+        "registry_layer_shorter_than_its_descriptor",
+        Want::Refuse("bytes, not the"),
+        |l| Body::Bytes(l[..l.len() / 2].to_vec()),
+        (None, None),
+        16 << 20,
+    );
+}
+
+#[test]
+fn registry_layer_size_past_the_limit() {
+    // Refused from the manifest: no byte of the layer is asked for.
+    let (_, config) = served();
+    registry_with(
+        "registry_layer_size_past_the_limit",
+        Want::Refuse("SLIM_MAX_LAYER_BYTES"),
+        Body::Endless,
+        (None, Some(1 << 40)),
+        config.len() as u64,
+    );
+}
+
+#[test]
+fn registry_layer_size_negative() {
+    let (_, config) = served();
+    registry_with(
+        "registry_layer_size_negative",
+        Want::Refuse("negative size"),
+        Body::Endless,
+        (None, Some(-1)),
+        config.len() as u64,
+    );
+}
+
+#[test]
+fn registry_config_past_the_metadata_limit() {
+    registry_with(
+        "registry_config_past_the_metadata_limit",
+        Want::Refuse("SLIM_MAX_METADATA_BYTES"),
+        Body::Endless,
+        (Some(64 << 20), None),
+        0,
+    );
+}
+
+#[test]
+fn registry_config_altered() {
+    let (layer, config) = served();
+    let (cd, ld) = (sha256(&config), sha256(&layer));
+    let m = manifest((&cd, config.len() as i64), &[(&ld, layer.len() as i64)]);
+    let mut bad = config.clone();
+    bad[2] ^= 1;
+    registry_case(
+        "registry_config_altered",
+        Want::Refuse("does not match its digest"),
+        m,
+        vec![(cd, Body::Bytes(bad)), (ld, Body::Bytes(layer))],
+        16 << 20,
+    );
+}
+
+#[test]
+fn registry_layers_past_the_image_limit() {
+    // Eight layers claiming 10 GiB each: each within the layer limit, the
+    // image past its own, refused before any is pulled.
+    let (layer, config) = served();
+    let (cd, ld) = (sha256(&config), sha256(&layer));
+    let m = manifest((&cd, config.len() as i64), &[(ld.as_str(), 10 << 30); 8]);
+    registry_case(
+        "registry_layers_past_the_image_limit",
+        Want::Refuse("SLIM_MAX_IMAGE_BYTES"),
+        m,
+        vec![
+            (cd, Body::Bytes(config.clone())),
+            (ld, Body::Endless(layer)),
+        ],
+        config.len() as u64,
+    );
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
 use oci_client::{
     client::{ClientConfig, ClientProtocol},
-    manifest::OciImageManifest,
+    manifest::{OciDescriptor, OciImageManifest},
     secrets::RegistryAuth,
     Client, Reference,
 };
@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     archive::BlobRef,
-    digest::{checked_hex, sha256, Expect, Verify},
+    digest::{checked_hex, Expect, Hashing},
     limits::Limits,
 };
 
@@ -106,66 +106,161 @@ pub struct Pulled {
     pub layers: Vec<BlobRef>,
 }
 
+/// A descriptor's size, which must be known and within `limit` (the
+/// variable `var` raises it).
+fn size_of(d: &OciDescriptor, what: &str, limit: u64, var: &str) -> Result<u64> {
+    let size =
+        u64::try_from(d.size).map_err(|_| anyhow!("{what} has a negative size in its manifest"))?;
+    if size > limit {
+        anyhow::bail!(
+            "{what} is {}, more than {} (raise {var} if the image is trusted)",
+            super::limits::human(size),
+            super::limits::human(limit)
+        );
+    }
+    Ok(size)
+}
+
+/// Streams blob `d` (of `size` bytes) of `r` into `out`, checked as the
+/// bytes arrive: past its size the pull stops, so a registry cannot make
+/// slim store more than the manifest promised; at the end the size and
+/// the digest must be the descriptor's. Nothing calls `out` done before.
+async fn fetch<W: tokio::io::AsyncWrite + Unpin>(
+    client: &Client,
+    r: &Reference,
+    d: &OciDescriptor,
+    size: u64,
+    out: &mut W,
+    what: &str,
+    registry: &str,
+) -> Result<()> {
+    use std::io::Write as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut blob = client
+        .pull_blob_stream(r, d)
+        .await
+        .map_err(|e| refused(format!("cannot pull {what}"), e, registry))?;
+    if let Some(n) = blob.content_length.filter(|n| *n > size) {
+        anyhow::bail!(
+            "{what}: the registry sends {n} bytes, not the {size} of its descriptor: refused"
+        );
+    }
+    let mut hash = Hashing::new(std::io::sink());
+    let altered = |digest: String| {
+        anyhow!(
+            "{what} does not match its digest {} (read {digest}): the registry sent something else",
+            d.digest
+        )
+    };
+    while let Some(chunk) = blob.stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // The client's own check fails after the last byte: say so
+            // as for any other blob.
+            Err(_) if hash.bytes() == size => return Err(altered(hash.finish().1)),
+            Err(e) => anyhow::bail!(
+                "{what}: the registry sent {} bytes, not the {size} of its descriptor ({e})",
+                hash.bytes()
+            ),
+        };
+        hash.write_all(&chunk)?;
+        if hash.bytes() > size {
+            anyhow::bail!(
+                "{what}: the registry sends more than the {size} bytes of its descriptor: refused"
+            );
+        }
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    let (_, digest, n) = hash.finish();
+    if n != size {
+        anyhow::bail!("{what}: the registry sent {n} bytes, not the {size} of its descriptor");
+    }
+    if digest != d.digest {
+        return Err(altered(digest));
+    }
+    Ok(())
+}
+
 /// Pulls `reference`'s manifest and config (this machine's platform of a
-/// multi-platform image) and every layer blob not yet in `blobs`.
+/// multi-platform image) and every layer blob not yet in `blobs`. Every
+/// blob is verified as it streams (size, then digest) and a layer becomes
+/// visible in `blobs` only once verified; the descriptors' sizes are
+/// checked against the limits before anything is pulled.
 pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulled> {
     let r = parse(reference)?;
     let client = client(access);
     let registry = r.resolve_registry().to_string();
     let auth = auth(&registry);
-    let (manifest, _, config) = client
-        .pull_manifest_and_config(&r, &auth)
-        .await
-        .map_err(|e| {
-            refused(
-                format!("cannot pull the manifest of {reference}"),
-                e,
-                &registry,
-            )
-        })?;
+    let (manifest, _) = client.pull_image_manifest(&r, &auth).await.map_err(|e| {
+        refused(
+            format!("cannot pull the manifest of {reference}"),
+            e,
+            &registry,
+        )
+    })?;
     let limits = Limits::from_env()?;
     // The config is the image's ID: it must be the digest the manifest names.
     checked_hex(&manifest.config.digest).context("the manifest's config digest")?;
-    if config.len() as u64 > limits.metadata_bytes {
-        anyhow::bail!(
-            "the config of {reference} is larger than {} (raise {} if it is trusted)",
-            super::limits::human(limits.metadata_bytes),
-            super::limits::METADATA_VAR
-        );
-    }
-    if sha256(config.as_bytes()) != manifest.config.digest {
-        anyhow::bail!(
-            "the config of {reference} does not match its digest {}: the registry sent something else",
-            manifest.config.digest
-        );
+    let what = format!("the config of {reference}");
+    let size = size_of(
+        &manifest.config,
+        &what,
+        limits.metadata_bytes,
+        super::limits::METADATA_VAR,
+    )?;
+    let mut config = Vec::new();
+    fetch(
+        &client,
+        &r,
+        &manifest.config,
+        size,
+        &mut config,
+        &what,
+        &registry,
+    )
+    .await?;
+    // Every layer's size before any is pulled: the whole pull is bounded.
+    let mut total = 0u64;
+    let mut sizes = Vec::new();
+    for layer in &manifest.layers {
+        // Validated before it names a file.
+        checked_hex(&layer.digest).context("a layer digest of the manifest")?;
+        let what = format!("layer {} of {reference}", layer.digest);
+        let size = size_of(layer, &what, limits.layer_bytes, super::limits::LAYER_VAR)?;
+        total = total
+            .checked_add(size)
+            .filter(|t| *t <= limits.image_bytes)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the layers of {reference} add up to more than {} (raise {} if the image is trusted)",
+                    super::limits::human(limits.image_bytes),
+                    super::limits::IMAGE_VAR
+                )
+            })?;
+        sizes.push(size);
     }
     std::fs::create_dir_all(blobs).with_context(|| format!("cannot create {}", blobs.display()))?;
     let mut layers = Vec::new();
-    for layer in &manifest.layers {
-        // Validated before it names a file.
-        let hex = checked_hex(&layer.digest).context("a layer digest of the manifest")?;
+    for (layer, size) in manifest.layers.iter().zip(sizes) {
+        let hex = checked_hex(&layer.digest)?;
         let expect = Expect {
             digest: layer.digest.clone(),
-            size: u64::try_from(layer.size).ok(),
+            size: Some(size),
         };
         let path = blobs.join(hex);
         if std::fs::symlink_metadata(&path).is_err() {
             tracing::info!(digest = %layer.digest, size = layer.size, "pulling a layer");
+            let what = format!("layer {} of {reference}", layer.digest);
+            // A temporary name in the cache, renamed to the digest only
+            // once the bytes are verified; removed if they are not.
             let tmp = tempfile::NamedTempFile::new_in(blobs)?;
-            let out = tokio::fs::File::from_std(tmp.reopen()?);
-            // pull_blob checks the digest as it writes.
-            client.pull_blob(&r, layer, out).await.map_err(|e| {
-                refused(
-                    format!("cannot pull layer {} of {reference}", layer.digest),
-                    e,
-                    &registry,
-                )
-            })?;
-            // Checked again here, whatever the client did, before the blob
-            // becomes visible in the cache.
-            let mut check = Verify::new(std::io::BufReader::new(tmp.reopen()?), expect.clone());
-            std::io::copy(&mut check, &mut std::io::sink())
-                .with_context(|| format!("layer {} of {reference}", layer.digest))?;
+            let mut out = tokio::io::BufWriter::with_capacity(
+                1 << 20,
+                tokio::fs::File::from_std(tmp.reopen()?),
+            );
+            fetch(&client, &r, layer, size, &mut out, &what, &registry).await?;
+            out.into_inner().sync_all().await?;
             tmp.persist(&path)
                 .with_context(|| format!("cannot store {}", path.display()))?;
         }
@@ -173,10 +268,7 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
         blob.expect = Some(expect);
         layers.push(blob);
     }
-    Ok(Pulled {
-        config: config.into_bytes(),
-        layers,
-    })
+    Ok(Pulled { config, layers })
 }
 
 /// Streams a file to the registry in chunks, never whole in memory.

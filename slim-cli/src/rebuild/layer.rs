@@ -3,18 +3,21 @@
 //! file capabilities), and nothing that varies between runs, so the same
 //! image and trace give the same bytes and the same digest.
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     io::Write,
     os::unix::fs::{FileTypeExt, MetadataExt},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tar::{Builder, EntryType, Header};
 
 #[cfg(test)]
 use super::closure::Reason;
 use super::rootfs::LayerStack;
-use crate::image::source::unpack::SpecialKind;
+use crate::image::{
+    limits::{self, Limits},
+    source::unpack::SpecialKind,
+};
 
 /// What the layer holds, for the report.
 #[derive(Debug, Default)]
@@ -28,34 +31,85 @@ pub struct LayerStats {
 #[cfg(test)]
 const CAPABILITY_XATTR: &str = "security.capability";
 
-/// The extended attributes an image carries (file capabilities, user.*),
-/// as sorted PAX records; `trusted.*` is the storage driver's own
-/// bookkeeping (overlay's opaque and redirect marks), never the image's.
-fn xattrs(host: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(names) = xattr::list(host) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, Vec<u8>)> = names
-        .filter_map(|n| n.into_string().ok())
-        .filter(|n| !n.starts_with("trusted."))
-        .filter_map(|n| {
-            let v = xattr::get(host, &n).ok().flatten()?;
-            Some((format!("SCHILY.xattr.{n}"), v))
-        })
-        .collect();
-    out.sort();
-    out
+/// Whether a file's blocks cover much less than its size: holes.
+fn is_sparse(meta: &std::fs::Metadata) -> bool {
+    meta.blocks().saturating_mul(512) < meta.len() / 2
+}
+
+/// Refuses, before a byte is written, a layer whose files would add up to
+/// more than `limit` (SLIM_MAX_LAYER_BYTES). Files are written in full: a
+/// sparse file's holes become zeros, because the engines do not take
+/// sparse layer entries (Docker 20.10 refuses a GNU sparse entry, "unhandled
+/// tar header type 83", and loads a PAX 1.0 sparse one dense but then cannot
+/// `docker save` it). Each kept sparse file is named in a warning.
+fn check_size<V>(
+    fs: &LayerStack,
+    kept: &BTreeMap<String, V>,
+    placeholders: &BTreeSet<String>,
+    limit: u64,
+) -> Result<()> {
+    let mut total = 0u64;
+    let mut links = HashSet::new();
+    for path in kept.keys() {
+        let Some(f) = fs.lookup(path) else { continue };
+        let m = &f.meta;
+        if !m.is_file()
+            || placeholders.contains(path)
+            || fs.special(&f).is_some_and(|s| s.kind.is_some())
+            || (m.nlink() > 1 && !links.insert((m.dev(), m.ino())))
+        {
+            continue;
+        }
+        let sparse = is_sparse(m);
+        if sparse {
+            tracing::warn!(
+                path = %path,
+                size = %limits::human(m.len()),
+                on_disk = %limits::human(m.blocks().saturating_mul(512)),
+                "a sparse file is kept: the slim layer holds it in full"
+            );
+        }
+        total = total.saturating_add(m.len());
+        if total > limit {
+            let why = if sparse {
+                format!(
+                    " ({path} is a sparse file of {}, which the layer must hold in full)",
+                    limits::human(m.len())
+                )
+            } else {
+                String::new()
+            };
+            bail!(
+                "the slim layer's files would add up to more than {}{why} (raise {} if the image is trusted)",
+                limits::human(limit),
+                limits::LAYER_VAR
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes the tar of `kept` (image paths) to `out`.
 /// Regular files in `placeholders` are written empty (same name, mode,
-/// owner and time).
+/// owner and time). The files must fit in SLIM_MAX_LAYER_BYTES.
 pub fn write<W: Write, V>(
     fs: &LayerStack,
     kept: &BTreeMap<String, V>,
     placeholders: &BTreeSet<String>,
     out: W,
 ) -> Result<LayerStats> {
+    write_within(fs, kept, placeholders, Limits::from_env()?.layer_bytes, out)
+}
+
+/// [`write`], the files within `limit` bytes.
+pub fn write_within<W: Write, V>(
+    fs: &LayerStack,
+    kept: &BTreeMap<String, V>,
+    placeholders: &BTreeSet<String>,
+    limit: u64,
+    out: W,
+) -> Result<LayerStats> {
+    check_size(fs, kept, placeholders, limit)?;
     let mut tar = Builder::new(out);
     tar.follow_symlinks(false);
     let mut stats = LayerStats::default();
@@ -101,7 +155,7 @@ pub fn write<W: Write, V>(
                 .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.clone()))
                 .collect(),
             // slim's own unpacked copies carry none of the image's.
-            None if fs.in_place() => xattrs(&found.host),
+            None if fs.in_place() => fs.xattrs(&found),
             None => Vec::new(),
         };
         if !attrs.is_empty() {
@@ -294,6 +348,28 @@ mod tests {
             }
         }
         assert_eq!(seen, 2);
+    }
+
+    /// Issue #19: a kept sparse file is written in full, so the layer's
+    /// bound is checked first, on the files' full sizes: refused with the
+    /// limit's variable, before anything is written.
+    #[test]
+    fn a_sparse_giant_is_refused_before_writing() {
+        let (t, fs, mut kept) = sample();
+        let big = std::fs::File::create(t.path().join("l/etc/big")).unwrap();
+        big.set_len(1 << 40).unwrap();
+        kept.insert("/etc/big".into(), Reason::Touched);
+        let mut out = Vec::new();
+        let e = write_within(&fs, &kept, &BTreeSet::new(), 1 << 30, &mut out).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("SLIM_MAX_LAYER_BYTES") && e.contains("/etc/big is a sparse file"),
+            "{e}"
+        );
+        assert!(out.is_empty(), "{} bytes written", out.len());
+        // As a placeholder it costs nothing.
+        let empty = BTreeSet::from(["/etc/big".to_string()]);
+        write_within(&fs, &kept, &empty, 1 << 30, &mut out).unwrap();
     }
 
     #[test]

@@ -3,15 +3,23 @@
 //! what is kept, not with the image. Whiteouts (a 0/0 character device) hide
 //! a lower path; an opaque directory (`trusted.overlay.opaque=y`) hides
 //! everything below it in lower layers.
+//!
+//! Every operation on a layer's content goes through a directory fd opened
+//! beneath the layer's root (openat2, RESOLVE_BENEATH, no symlinks; see
+//! slim-image's `confined`), one component at a time: a name from the image
+//! is never resolved on the host, whatever symlinks the layer holds.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     fs::{File, Metadata},
-    os::unix::fs::{FileTypeExt, MetadataExt},
+    os::{
+        fd::{AsFd, AsRawFd, OwnedFd},
+        unix::fs::{FileTypeExt, MetadataExt},
+    },
     path::{Path, PathBuf},
 };
 
 use anyhow::{bail, Result};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::image::{
     confined,
@@ -19,11 +27,15 @@ use crate::image::{
     source::unpack::Special,
 };
 
-/// One path found in the stack: where it lives on the host, and its metadata.
+/// One path found in the stack: where it lives on the host (for messages
+/// and records), its metadata, and how to reach it again confined.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub host: PathBuf,
     pub meta: Metadata,
+    /// The index of its layer, and its path beneath that layer's root.
+    layer: usize,
+    rel: PathBuf,
 }
 
 /// How a layer directory marks deletions.
@@ -37,10 +49,14 @@ pub enum Whiteouts {
 
 const WH_PREFIX: &str = ".wh.";
 const WH_OPAQUE: &str = ".wh..wh..opq";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 pub struct LayerStack {
     /// Layer directories, top (newest) first.
     layers: Vec<PathBuf>,
+    /// Each layer's root, opened once (none: it could not be opened, and
+    /// the layer reads as empty, with a warning).
+    roots: Vec<Option<OwnedFd>>,
     whiteouts: Whiteouts,
     /// What unpacking kept aside (devices, FIFOs, setuid, xattrs), by host
     /// path.
@@ -53,22 +69,53 @@ fn is_whiteout(meta: &Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    matches!(xattr::get(dir, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
+/// `dir` as a path that resolves to it through slim's own descriptor, for
+/// the calls that take no fd (xattrs of an O_PATH fd).
+fn fd_path(dir: impl AsFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()))
+}
+
+/// Whether the directory open as `dir` carries overlay's opaque mark.
+fn is_opaque(dir: impl AsFd) -> bool {
+    let mut v = [0u8; 8];
+    matches!(rustix::fs::getxattr(fd_path(dir), OPAQUE_XATTR, &mut v), Ok(n) if v[..n] == *b"y")
 }
 
 /// The components of an absolute image path (no `.`/`..` handling here:
-/// callers pass resolved paths).
+/// callers pass resolved paths; a `..` finds nothing).
 fn components(path: &str) -> Vec<&str> {
     path.split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect()
 }
 
+/// A directory of a layer, opened to look beneath it (`list`: and to read
+/// its entries).
+fn open_dir(dir: impl AsFd, name: &Path, list: bool) -> std::io::Result<OwnedFd> {
+    let how = if list { OFlags::RDONLY } else { OFlags::PATH };
+    confined::open_beneath(dir, name, how | OFlags::DIRECTORY, Mode::empty())
+}
+
+/// Whether `name` exists in `dir`, not following it.
+fn exists_in(dir: impl AsFd, name: &str) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
 impl LayerStack {
     pub fn new(layers: Vec<PathBuf>) -> Self {
+        let roots = layers
+            .iter()
+            .map(|l| {
+                confined::open_root(l)
+                    .inspect_err(|e| {
+                        tracing::warn!(layer = %l.display(), error = %e, "cannot open a layer directory; it reads as empty");
+                    })
+                    .ok()
+            })
+            .collect();
         Self {
             layers,
+            roots,
             whiteouts: Whiteouts::Overlay,
             specials: HashMap::new(),
             read_limit: Limits::from_env().unwrap_or_default().read_bytes,
@@ -109,12 +156,26 @@ impl LayerStack {
         self.whiteouts == Whiteouts::Overlay
     }
 
-    /// The layer directory `host` is in, and its path there.
-    fn beneath<'a>(&'a self, host: &'a Path) -> std::io::Result<(&'a Path, &'a Path)> {
-        self.layers
-            .iter()
-            .find_map(|l| Some((l.as_path(), host.strip_prefix(l).ok()?)))
-            .ok_or_else(|| std::io::Error::other(format!("{} is in no layer", host.display())))
+    fn root(&self, found: &Found) -> std::io::Result<&OwnedFd> {
+        self.roots
+            .get(found.layer)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| {
+                std::io::Error::other(format!("{} is in no layer", found.host.display()))
+            })
+    }
+
+    /// The directory holding `found`, opened beneath its layer, and its
+    /// name there (none: `found` is the layer's root).
+    fn parent(&self, found: &Found) -> std::io::Result<(OwnedFd, Option<PathBuf>)> {
+        let root = self.root(found)?;
+        let dir = confined::open_beneath(
+            root,
+            found.rel.parent().unwrap_or(Path::new("")),
+            OFlags::PATH | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
+        Ok((dir, found.rel.file_name().map(PathBuf::from)))
     }
 
     /// Opens `found` for reading, confined beneath its layer directory, if
@@ -124,8 +185,7 @@ impl LayerStack {
         if self.special(found).is_some_and(|s| s.kind.is_some()) {
             return Err(std::io::Error::other("not a regular file"));
         }
-        let (layer, rel) = self.beneath(&found.host)?;
-        confined::open_regular(confined::open_root(layer)?, rel)
+        confined::open_regular(self.root(found)?, &found.rel)
     }
 
     /// The whole of regular file `found`, up to SLIM_MAX_READ_BYTES.
@@ -143,35 +203,54 @@ impl LayerStack {
     /// The target of symlink `found`, read beneath its layer directory.
     pub fn read_link(&self, found: &Found) -> std::io::Result<PathBuf> {
         use std::os::unix::ffi::OsStrExt;
-        let (layer, rel) = self.beneath(&found.host)?;
-        let dir = confined::open_beneath(
-            confined::open_root(layer)?,
-            rel.parent().unwrap_or(Path::new("")),
-            OFlags::PATH | OFlags::DIRECTORY,
-            Mode::empty(),
-        )?;
-        let name = rel.file_name().unwrap_or_default();
-        let target = rustix::fs::readlinkat(&dir, name, Vec::new())?;
+        let (dir, name) = self.parent(found)?;
+        let target = rustix::fs::readlinkat(&dir, name.unwrap_or_default(), Vec::new())?;
         Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
             target.as_bytes(),
         )))
     }
 
-    /// Whether `name` in host directory `dir` is deleted by this layer.
-    fn whited_out(&self, dir: &Path, name: &str, meta: Option<&Metadata>) -> bool {
+    /// The extended attributes of `found` (file capabilities, user.*), as
+    /// sorted PAX records; `trusted.*` is the storage driver's own
+    /// bookkeeping (overlay's opaque and redirect marks), never the
+    /// image's. Read through its directory's fd (the `/proc/self/fd` link
+    /// is slim's own, the last name is not followed), so nothing is opened:
+    /// not a FIFO, not a device.
+    pub fn xattrs(&self, found: &Found) -> Vec<(String, Vec<u8>)> {
+        let Ok((dir, name)) = self.parent(found) else {
+            return Vec::new();
+        };
+        let mut at = fd_path(&dir);
+        at.extend(name);
+        let Ok(names) = xattr::list(&at) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Vec<u8>)> = names
+            .filter_map(|n| n.into_string().ok())
+            .filter(|n| !n.starts_with("trusted."))
+            .filter_map(|n| {
+                let v = xattr::get(&at, &n).ok().flatten()?;
+                Some((format!("SCHILY.xattr.{n}"), v))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether `name` in directory `dir` (open beneath a layer) is deleted
+    /// by this layer.
+    fn whited_out(&self, dir: impl AsFd, name: &str, meta: Option<&Metadata>) -> bool {
         match self.whiteouts {
             Whiteouts::Overlay => meta.is_some_and(is_whiteout),
-            // lstat: a `.wh.` symlink is never followed to the host.
-            Whiteouts::Aufs => {
-                std::fs::symlink_metadata(dir.join(format!("{WH_PREFIX}{name}"))).is_ok()
-            }
+            Whiteouts::Aufs => exists_in(dir, &format!("{WH_PREFIX}{name}")),
         }
     }
 
-    fn opaque(&self, dir: &Path) -> bool {
+    /// Whether directory `dir` (open beneath a layer) hides lower layers.
+    fn opaque(&self, dir: impl AsFd) -> bool {
         match self.whiteouts {
             Whiteouts::Overlay => is_opaque(dir),
-            Whiteouts::Aufs => std::fs::symlink_metadata(dir.join(WH_OPAQUE)).is_ok(),
+            Whiteouts::Aufs => exists_in(dir, WH_OPAQUE),
         }
     }
 
@@ -202,41 +281,70 @@ impl LayerStack {
 
     /// Looks `path` up without following a final symlink; directories on the
     /// way must be real directories (callers resolve symlinks themselves).
+    /// Each layer is walked a component at a time from its root fd.
     pub fn lookup(&self, path: &str) -> Option<Found> {
         let comps = components(path);
-        for layer in &self.layers {
+        if comps.contains(&"..") {
+            return None;
+        }
+        let (last, dirs) = match comps.split_last() {
+            Some((last, dirs)) => (Some(*last), dirs),
+            None => (None, &[][..]),
+        };
+        for (i, (layer, root)) in self.layers.iter().zip(&self.roots).enumerate() {
+            let Some(root) = root else { continue };
+            let Ok(mut dir) = open_dir(root, Path::new(""), false) else {
+                continue;
+            };
             let mut hidden_below = false;
-            let mut dir = layer.clone();
             let mut present = true;
-            for comp in comps.iter().take(comps.len().saturating_sub(1)) {
-                let meta = std::fs::symlink_metadata(dir.join(comp)).ok();
-                if self.whited_out(&dir, comp, meta.as_ref()) {
+            for comp in dirs {
+                // A whiteout or anything but a directory here hides the
+                // path in every lower layer.
+                if self.whiteouts == Whiteouts::Aufs && self.whited_out(&dir, comp, None) {
                     return None;
                 }
-                dir.push(comp);
-                match meta {
-                    None => {
+                match open_dir(&dir, Path::new(comp), false) {
+                    Ok(next) => {
+                        hidden_below |= self.opaque(&next);
+                        dir = next;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                         present = false;
                         break;
                     }
-                    Some(m) if !m.is_dir() => return None,
-                    Some(_) => hidden_below |= self.opaque(&dir),
+                    Err(_) => return None,
                 }
             }
             if present {
-                let Some(last) = comps.last() else {
-                    return std::fs::symlink_metadata(layer).ok().map(|meta| Found {
+                let rel: PathBuf = comps.iter().collect();
+                let Some(last) = last else {
+                    let meta = File::from(dir).metadata().ok()?;
+                    return Some(Found {
                         host: layer.clone(),
                         meta,
+                        layer: i,
+                        rel,
                     });
                 };
-                let host = dir.join(last);
-                let meta = std::fs::symlink_metadata(&host).ok();
+                let meta = confined::open_beneath(
+                    &dir,
+                    Path::new(last),
+                    OFlags::PATH | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )
+                .and_then(|fd| File::from(fd).metadata())
+                .ok();
                 if self.whited_out(&dir, last, meta.as_ref()) {
                     return None;
                 }
                 if let Some(meta) = meta {
-                    return Some(Found { host, meta });
+                    return Some(Found {
+                        host: layer.join(&rel),
+                        meta,
+                        layer: i,
+                        rel,
+                    });
                 }
             }
             if hidden_below {
@@ -251,19 +359,13 @@ impl LayerStack {
         let comps = components(path);
         let mut seen = BTreeSet::new();
         let mut names = BTreeSet::new();
-        for layer in &self.layers {
-            let mut dir = layer.clone();
-            dir.extend(&comps);
+        if comps.contains(&"..") {
+            return Vec::new();
+        }
+        let rel: PathBuf = comps.iter().collect();
+        for root in self.roots.iter().flatten() {
             // Opened beneath the layer: a symlink on the way is not followed.
-            let rel: PathBuf = comps.iter().collect();
-            let Ok(fd) = confined::open_root(layer).and_then(|root| {
-                confined::open_beneath(
-                    root,
-                    &rel,
-                    OFlags::RDONLY | OFlags::DIRECTORY,
-                    Mode::empty(),
-                )
-            }) else {
+            let Ok(fd) = open_dir(root, &rel, true) else {
                 continue;
             };
             let Ok(entries) = rustix::fs::Dir::read_from(&fd) else {
@@ -286,8 +388,7 @@ impl LayerStack {
                 if !seen.insert(name.clone()) {
                     continue;
                 }
-                let Ok(st) =
-                    rustix::fs::statat(&fd, e.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                let Ok(st) = rustix::fs::statat(&fd, e.file_name(), AtFlags::SYMLINK_NOFOLLOW)
                 else {
                     continue;
                 };
@@ -298,7 +399,7 @@ impl LayerStack {
                     names.insert(name);
                 }
             }
-            if self.opaque(&dir) {
+            if self.opaque(&fd) {
                 break;
             }
         }
@@ -325,6 +426,43 @@ mod tests {
         fs::write(top.join("etc/kept"), "top").unwrap();
         fs::write(top.join("opt/new"), "x").unwrap();
         (top, low)
+    }
+
+    /// Issue #19: a layer's symlinks (absolute, climbing) and a `..` in a
+    /// path never lead a lookup, a read, a listing or an xattr read to the
+    /// host; the symlink itself is found as a symlink.
+    #[test]
+    fn nothing_in_a_layer_resolves_on_the_host() {
+        let t = tempfile::tempdir().unwrap();
+        let host = t.path().join("host");
+        fs::create_dir_all(host.join("dir")).unwrap();
+        fs::write(host.join("secret"), "host").unwrap();
+        let l = t.path().join("l");
+        fs::create_dir_all(l.join("etc")).unwrap();
+        std::os::unix::fs::symlink(&host, l.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../host", l.join("etc/up")).unwrap();
+        std::os::unix::fs::symlink(host.join("secret"), l.join("etc/shadow")).unwrap();
+        for s in [
+            LayerStack::new(vec![l.clone()]),
+            LayerStack::tarballs(vec![l.clone()]),
+        ] {
+            for p in [
+                "/abs/secret",
+                "/abs/dir",
+                "/etc/up/secret",
+                "/../host/secret",
+                "/etc/../../host/secret",
+            ] {
+                assert!(s.lookup(p).is_none(), "{p}");
+                assert!(s.read_dir(p).is_empty(), "{p}");
+            }
+            let link = s.lookup("/etc/shadow").unwrap();
+            assert!(link.meta.file_type().is_symlink());
+            assert!(s.read_file(&link).is_err(), "read through a symlink");
+            assert_eq!(s.read_link(&link).unwrap(), host.join("secret"));
+            assert!(s.xattrs(&link).is_empty());
+            assert!(s.lookup("/abs").unwrap().meta.file_type().is_symlink());
+        }
     }
 
     #[test]

@@ -149,7 +149,11 @@ impl Source {
 
     /// A reference the engine can run. An image from elsewhere is loaded
     /// into the engine unless it already holds it (by ID); what slim loads
-    /// is removed when the command ends, as its containers are.
+    /// is removed when the command ends, as its containers are. Its layers
+    /// go through the cache first: the engine is given only layers that
+    /// match their diff IDs and fit the limits (a sparse terabyte or a
+    /// compression bomb is refused here, not left to the engine), and the
+    /// rebuilder finds them unpacked.
     pub async fn runnable(&mut self, engine: &Engine, cleanup: &Cleanup) -> Result<String> {
         let (config, layers) = match &self.origin {
             Origin::Engine { reference, .. } => return Ok(reference.clone()),
@@ -157,6 +161,7 @@ impl Source {
         };
         let id = self.meta.id.clone();
         if engine::api::image_id(engine, &id).await.is_none() {
+            self.cached(layers.clone()).await?;
             cleanup.register_image(&id);
             engine::api::load(engine, engine.kind.name(), move |out| {
                 archive::write(out, &[], &config, &layers)

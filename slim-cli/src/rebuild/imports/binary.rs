@@ -119,8 +119,10 @@ impl Binary {
 fn head(fs: &LayerStack, path: &str) -> Option<Vec<u8>> {
     let found = find(fs, path)?;
     let mut buf = Vec::with_capacity(4096);
-    std::fs::File::open(found.host)
+    // Confined beneath its layer, and only a regular file: never a FIFO.
+    fs.open_file(&found)
         .ok()?
+        .0
         .take(4096)
         .read_to_end(&mut buf)
         .ok()?;
