@@ -13,6 +13,9 @@
 //! no more than fill the plan, call the pipeline and print. `slim learn`,
 //! which extends a written profile from the kernel's audit records, is
 //! [`learn`].
+// Results go through commands::stdout, which takes a closed stdout
+// (`| head`) quietly; print!/println! panic on it.
+#![deny(clippy::print_stdout)]
 pub mod atomic;
 pub mod cli;
 pub mod commands;

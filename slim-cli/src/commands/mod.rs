@@ -23,10 +23,7 @@ fn print_report(
     started: Instant,
 ) -> Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::scrubbed(report)?)?
-        );
+        stdout(&(serde_json::to_string_pretty(&report::scrubbed(report)?)? + "\n"))?;
     } else if !quiet {
         eprintln!("{}", report::summary(report, dir, started.elapsed()));
     }
