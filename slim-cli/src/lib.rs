@@ -10,7 +10,12 @@
 //! [`image::sink`]s (`pipeline::write`); `pipeline::verify` replays the
 //! probes on it. A run is asked for by a `pipeline::plan` of plain data:
 //! only [`cli`] and [`commands`] know about arguments, and the commands do
-//! no more than fill the plan, call the pipeline and print.
+//! no more than fill the plan, call the pipeline and print. `slim learn`,
+//! which extends a written profile from the kernel's audit records, is
+//! [`learn`].
+// Results go through commands::stdout, which takes a closed stdout
+// (`| head`) quietly; print!/println! panic on it.
+#![deny(clippy::print_stdout)]
 pub mod atomic;
 pub mod cli;
 pub mod commands;
@@ -20,6 +25,7 @@ pub mod engine;
 pub mod exit;
 pub mod gates;
 pub mod image;
+pub mod learn;
 pub mod pipeline;
 pub mod probes;
 pub mod progress;

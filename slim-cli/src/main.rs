@@ -1,5 +1,7 @@
 //! The `slim` binary: parses arguments, sets up logging, dispatches to a
 //! subcommand, and turns any error into one line on stderr and exit status 1.
+use std::io::Write;
+
 use clap::Parser;
 
 use slim_cli::{
@@ -20,7 +22,12 @@ fn main() -> std::process::ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!("slim: bug{at}: {what} (please report it)");
+        // Not eprintln!: a panic here, on a closed stderr, would abort
+        // before the containers are removed.
+        let _ = writeln!(
+            std::io::stderr(),
+            "slim: bug{at}: {what} (please report it)"
+        );
     }));
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -75,7 +82,11 @@ fn main() -> std::process::ExitCode {
             // (none for a status passed on, as slim debug's command's).
             let line = format!("{e:#}");
             if !line.is_empty() {
-                eprintln!("slim: error: {}", line.replace('\n', " | "));
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "slim: error: {}",
+                    line.replace('\n', " | ")
+                );
             }
             std::process::ExitCode::from(slim_cli::exit::code_of(&e))
         }

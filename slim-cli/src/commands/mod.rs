@@ -9,7 +9,7 @@ pub mod xray;
 
 use std::{path::Path, time::Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::report::{self, Report};
 
@@ -23,12 +23,25 @@ fn print_report(
     started: Instant,
 ) -> Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report::scrubbed(report)?)?
-        );
+        stdout(&(serde_json::to_string_pretty(&report::scrubbed(report)?)? + "\n"))?;
     } else if !quiet {
         eprintln!("{}", report::summary(report, dir, started.elapsed()));
     }
     Ok(())
+}
+
+/// Writes results to stdout: every command's output goes through here.
+///
+/// Rust ignores SIGPIPE, so a reader that went away (`slim ... | head`)
+/// is an EPIPE error, on which `println!` panics. Here it is no error: the
+/// rest of the output is dropped and the run goes on (containers are
+/// removed, files written, gates checked) and exits with the status it
+/// would have had, 0 when all went well, without a word, as ripgrep does.
+pub fn stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to stdout"),
+    }
 }

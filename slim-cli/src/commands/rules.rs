@@ -7,9 +7,9 @@ use crate::{cli::RulesArgs, rebuild::rules};
 pub fn run(args: RulesArgs) -> Result<()> {
     let all = rules::load(&args.rules)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        super::stdout(&(serde_json::to_string_pretty(&all)? + "\n"))?;
     } else {
-        print!("{}", rules::describe(&all));
+        super::stdout(&rules::describe(&all))?;
     }
     Ok(())
 }

@@ -9,8 +9,10 @@ use crate::cli::Cli;
 
 pub fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "slim", &mut std::io::stdout());
-    Ok(())
+    // Into memory first: clap_complete panics when a write fails.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "slim", &mut script);
+    super::stdout(&String::from_utf8_lossy(&script))
 }
 
 /// slim.1, and slim-SUBCOMMAND.1 for each subcommand.

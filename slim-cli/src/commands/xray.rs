@@ -82,9 +82,9 @@ pub async fn run(args: XrayArgs) -> Result<()> {
         ci,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", tables(&report));
+        super::stdout(&tables(&report))?;
     }
     if !args.sbom.is_empty() {
         // The SBOM needs the files, not only the tar headers: the layers
