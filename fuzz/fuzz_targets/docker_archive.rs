@@ -1,7 +1,7 @@
-//! slim's docker archive reader on arbitrary bytes (slim_cli::image::fuzzing).
+//! slim's docker archive reader on arbitrary bytes (slim_image::fuzzing).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    slim_cli::image::fuzzing::docker_archive(data);
+    slim_image::fuzzing::docker_archive(data);
 });

@@ -1,7 +1,7 @@
-//! slim's layer reader on arbitrary bytes (slim_cli::image::fuzzing).
+//! slim's layer reader on arbitrary bytes (slim_image::fuzzing).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    slim_cli::image::fuzzing::layer(data);
+    slim_image::fuzzing::layer(data);
 });

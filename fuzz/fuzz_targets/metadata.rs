@@ -1,7 +1,7 @@
-//! slim's metadata reader on arbitrary bytes (slim_cli::image::fuzzing).
+//! slim's metadata reader on arbitrary bytes (slim_image::fuzzing).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    slim_cli::image::fuzzing::metadata(data);
+    slim_image::fuzzing::metadata(data);
 });

@@ -6,7 +6,7 @@
 //! possible, or through its export stream and the same cache.
 pub mod cache;
 mod export;
-pub mod unpack;
+pub use slim_image::unpack;
 
 use anyhow::{bail, Context, Result};
 

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use super::limits::{self, Limits, PATH_MAX};
+use crate::limits::{self, Limits, PATH_MAX};
 
 /// Why a guarded stream stopped: the first limit hit, as the line to show.
 #[derive(Default)]

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::{
+use crate::{
     confined,
     digest::{checked_hex, hex, sha256, Expect, Verify},
     limits::{self, Limits},

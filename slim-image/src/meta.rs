@@ -20,7 +20,7 @@ impl ImageMeta {
     pub fn from_config_json(raw: &[u8], size_bytes: u64) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_slice(raw).context("the image config is not JSON")?;
-        Self::from_value(value, super::digest::sha256(raw), size_bytes)
+        Self::from_value(value, crate::digest::sha256(raw), size_bytes)
     }
 
     pub fn from_value(value: serde_json::Value, id: String, size_bytes: u64) -> Result<Self> {
@@ -32,7 +32,7 @@ impl ImageMeta {
             serde_json::from_value(value).context("the image config is not a valid OCI config")?;
         // Diff IDs name cache directories: digests, or nothing.
         for d in config.rootfs().diff_ids() {
-            super::digest::checked_hex(d).context("the image config's rootfs.diff_ids")?;
+            crate::digest::checked_hex(d).context("the image config's rootfs.diff_ids")?;
         }
         Ok(Self {
             id,

@@ -34,7 +34,7 @@ use rustix::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::image::{
+use crate::{
     archive::BlobRef,
     confined::{self, open_beneath},
     digest::Hashing,
@@ -542,7 +542,7 @@ mod tests {
         let bytes = b.into_inner().unwrap();
         let p = t.path().join("layer.tar");
         std::fs::write(&p, &bytes).unwrap();
-        let d = crate::image::sha256(&bytes);
+        let d = crate::sha256(&bytes);
         (t, BlobRef::file(p).unwrap(), d)
     }
 
@@ -647,7 +647,7 @@ mod tests {
         let out = t.path().join("out");
         let e = unpack_layer(
             &blob,
-            &crate::image::sha256(b"other"),
+            &crate::sha256(b"other"),
             &out,
             &Budget::new(Limits::default()),
         )

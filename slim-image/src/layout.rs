@@ -9,7 +9,7 @@ use oci_spec::image::{
     ImageManifestBuilder, MediaType, Os,
 };
 
-use super::{
+use crate::{
     archive::BlobRef,
     digest::{checked_hex, hex, sha256, Expect},
     limits::Limits,
@@ -54,12 +54,12 @@ pub fn read(dir: &Path, tag: Option<&str>) -> Result<Layout> {
 
 /// [`read`], within `limits`.
 pub fn read_within(dir: &Path, tag: Option<&str>, limits: &Limits) -> Result<Layout> {
-    let raw = super::confined::read_regular(
-        super::confined::open_root(dir)
+    let raw = crate::confined::read_regular(
+        crate::confined::open_root(dir)
             .with_context(|| format!("{} is not an OCI image layout", dir.display()))?,
         Path::new("index.json"),
         limits.metadata_bytes,
-        super::limits::METADATA_VAR,
+        crate::limits::METADATA_VAR,
     )
     .with_context(|| format!("{} is not an OCI image layout", dir.display()))?;
     let index: ImageIndex = serde_json::from_slice(&raw)

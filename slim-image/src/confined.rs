@@ -82,7 +82,7 @@ pub fn read_bounded(
             io::ErrorKind::InvalidData,
             format!(
                 "{what} is larger than the limit of {} (raise {var} if it is trusted)",
-                super::limits::human(limit)
+                crate::limits::human(limit)
             ),
         )
     };

@@ -6,10 +6,10 @@
 //! bound; limits are small so a run stays fast.
 use std::{io::Read, path::Path};
 
-use super::{
+use crate::{
     archive::{self, BlobRef},
     limits::Limits,
-    source::unpack::{self, Budget},
+    unpack::{self, Budget},
 };
 
 /// Limits small enough for a fuzzer's many runs.
@@ -37,10 +37,10 @@ pub fn docker_archive(data: &[u8]) {
     let Ok(a) = archive::read_within(&p, &l) else {
         return;
     };
-    let _ = super::meta::ImageMeta::from_config_json(&a.config, 0);
+    let _ = crate::meta::ImageMeta::from_config_json(&a.config, 0);
     let budget = Budget::new(l);
     for blob in a.layers.iter().take(4) {
-        let _ = list(blob, &crate::image::sha256(b""), &budget);
+        let _ = list(blob, &crate::sha256(b""), &budget);
     }
 }
 
@@ -49,9 +49,9 @@ fn list(blob: &BlobRef, diff_id: &str, budget: &Budget) -> anyhow::Result<()> {
     let mut layer = unpack::layer_reader(blob, diff_id, budget)?;
     {
         let mut it = layer.archive.entries()?;
-        let mut tally = super::tarx::Tally::layer(&budget.limits);
+        let mut tally = crate::tarx::Tally::layer(&budget.limits);
         while let Some(mut e) =
-            super::tarx::next(&mut it, &layer.meter, &budget.limits, &mut tally)?
+            crate::tarx::next(&mut it, &layer.meter, &budget.limits, &mut tally)?
         {
             std::io::copy(&mut e, &mut std::io::sink())?;
         }
@@ -81,7 +81,7 @@ pub fn oci_layout(data: &[u8]) {
             b"index.json" | b"oci-layout" => dir.join(String::from_utf8_lossy(&name).as_ref()),
             _ => dir
                 .join("blobs/sha256")
-                .join(super::digest::hex(&crate::image::sha256(&body))),
+                .join(crate::digest::hex(&crate::sha256(&body))),
         };
         let _ = std::fs::write(to, &body);
     }
@@ -90,10 +90,10 @@ pub fn oci_layout(data: &[u8]) {
 
 fn read_layout(dir: &Path) {
     let l = limits();
-    let Ok(layout) = super::layout::read_within(dir, None, &l) else {
+    let Ok(layout) = crate::layout::read_within(dir, None, &l) else {
         return;
     };
-    if let Ok(meta) = super::meta::ImageMeta::from_config_json(&layout.config, 0) {
+    if let Ok(meta) = crate::meta::ImageMeta::from_config_json(&layout.config, 0) {
         let budget = Budget::new(l);
         for (blob, diff_id) in layout.layers.iter().zip(meta.diff_ids()).take(4) {
             let _ = list(blob, diff_id, &budget);
@@ -111,17 +111,12 @@ pub fn layer(data: &[u8]) {
     }
     let Ok(blob) = BlobRef::file(p) else { return };
     let budget = Budget::new(limits());
-    let _ = unpack::unpack_layer(
-        &blob,
-        &crate::image::sha256(data),
-        &t.path().join("fs"),
-        &budget,
-    );
+    let _ = unpack::unpack_layer(&blob, &crate::sha256(data), &t.path().join("fs"), &budget);
 }
 
 /// `data` as an image config, an OCI manifest and an OCI index.
 pub fn metadata(data: &[u8]) {
-    if let Ok(m) = super::meta::ImageMeta::from_config_json(data, 0) {
+    if let Ok(m) = crate::meta::ImageMeta::from_config_json(data, 0) {
         let _ = m.tcp_ports();
         let _ = m.runtime();
     }
