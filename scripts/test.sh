@@ -17,7 +17,8 @@ step "build"
 cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
-    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc py-api static-site >/dev/null
+    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc py-api static-site \
+    nginx-multiarch >/dev/null
 step "fuzzing (each target a few seconds; scripts/fuzz.sh for longer; opt-in: SLIM_FUZZ_SECONDS=N)"
 # The first build of the targets (nightly, ASan) takes long and ~10 GB.
 if [ "${SLIM_FUZZ_SECONDS:-0}" != 0 ]; then

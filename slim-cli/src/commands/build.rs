@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::{
     cli::{BuildArgs, KeepMode},
     gates,
-    pipeline::{self, BuildPlan, Keep},
+    pipeline::{self, BuildPlan, Keep, ProfilePlan},
     progress::Steps,
     session::Cleanup,
 };
@@ -38,15 +38,19 @@ fn plan_of(args: &BuildArgs) -> Result<BuildPlan> {
     // Env files and bind sources are checked before anything starts.
     let session = args.probe.plan()?;
     let safe = args.keep == KeepMode::Safe;
+    let profile = super::profile::plan_of(
+        "build",
+        source,
+        &args.artifacts,
+        session,
+        &args.probe,
+        &args.engine,
+    );
     Ok(BuildPlan {
-        profile: super::profile::plan_of(
-            "build",
-            source,
-            &args.artifacts,
-            session,
-            &args.probe,
-            &args.engine,
-        ),
+        profile: ProfilePlan {
+            platform: args.platform.platform.clone(),
+            ..profile
+        },
         tag,
         outputs: args.output.clone(),
         read_layers: args.read_layers,

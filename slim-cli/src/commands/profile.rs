@@ -27,6 +27,10 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
         &args.probe,
         &args.engine,
     );
+    let plan = ProfilePlan {
+        platform: args.platform.platform.clone(),
+        ..plan
+    };
     let report = pipeline::profile(&plan, &cleanup, &mut steps).await?;
     super::print_report(
         &report,
@@ -63,5 +67,6 @@ pub(super) fn plan_of(
         },
         accept_dropped: probe.accept_dropped,
         quiet: probe.quiet,
+        platform: None,
     }
 }

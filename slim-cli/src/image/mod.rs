@@ -10,4 +10,6 @@ pub mod sbom;
 pub mod sink;
 pub mod source;
 
-pub use slim_image::{archive, confined, digest, fuzzing, layout, limits, meta, sha256, tarx};
+pub use slim_image::{
+    archive, confined, digest, fuzzing, layout, limits, meta, platform, sha256, tarx,
+};

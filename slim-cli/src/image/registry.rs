@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
 use oci_client::{
     client::{ClientConfig, ClientProtocol},
-    manifest::OciImageManifest,
+    manifest::{OciImageManifest, OciManifest},
     secrets::RegistryAuth,
     Client, Reference,
 };
@@ -18,6 +18,7 @@ use super::{
     archive::BlobRef,
     digest::{checked_hex, sha256, Expect, Verify},
     limits::Limits,
+    platform::{self, Platform},
 };
 
 /// How to reach registries.
@@ -109,16 +110,99 @@ pub struct Pulled {
 /// Pulls `reference`'s manifest and config (this machine's platform of a
 /// multi-platform image) and every layer blob not yet in `blobs`.
 pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulled> {
+    pull_platform(reference, access, blobs, None).await
+}
+
+/// An index entry's platform, in slim's terms.
+fn platform_of(p: &oci_client::manifest::Platform) -> Platform {
+    Platform::new(
+        &p.os.to_string(),
+        &p.architecture.to_string(),
+        p.variant.as_deref(),
+    )
+}
+
+/// The platforms `reference`'s index lists, in its order; `None` for a
+/// single-platform image.
+pub async fn platforms(reference: &str, access: Access) -> Result<Option<Vec<Platform>>> {
     let r = parse(reference)?;
-    let client = client(access);
     let registry = r.resolve_registry().to_string();
-    let auth = auth(&registry);
-    let (manifest, _, config) = client
-        .pull_manifest_and_config(&r, &auth)
+    let (manifest, _) = client(access)
+        .pull_manifest(&r, &auth(&registry))
         .await
         .map_err(|e| {
             refused(
                 format!("cannot pull the manifest of {reference}"),
+                e,
+                &registry,
+            )
+        })?;
+    Ok(match manifest {
+        OciManifest::Image(_) => None,
+        OciManifest::ImageIndex(index) => {
+            let all: Vec<Platform> = index
+                .manifests
+                .iter()
+                .filter_map(|e| e.platform.as_ref().map(platform_of))
+                .collect();
+            Some(platform::listed(&all))
+        }
+    })
+}
+
+/// [`pull`]: of an index, the manifest of `platform` (this machine's when
+/// `None`); a single-platform image whatever `platform` says (the caller
+/// checks its config's platform).
+pub async fn pull_platform(
+    reference: &str,
+    access: Access,
+    blobs: &Path,
+    platform: Option<&Platform>,
+) -> Result<Pulled> {
+    let r = parse(reference)?;
+    let client = client(access);
+    let registry = r.resolve_registry().to_string();
+    let auth = auth(&registry);
+    let pull_failed = |e| {
+        refused(
+            format!("cannot pull the manifest of {reference}"),
+            e,
+            &registry,
+        )
+    };
+    let manifest = match client
+        .pull_manifest(&r, &auth)
+        .await
+        .map_err(pull_failed)?
+        .0
+    {
+        OciManifest::Image(m) => m,
+        OciManifest::ImageIndex(index) => {
+            let entries: Vec<_> = index
+                .manifests
+                .iter()
+                .map(|e| (e.platform.as_ref().map(platform_of), e.digest.clone()))
+                .collect();
+            let native = Platform::native();
+            let what = format!("docker://{reference}");
+            let digest = platform::choose(platform.unwrap_or(&native), &entries, &what)?;
+            checked_hex(digest).context("a manifest digest of the index")?;
+            let at =
+                Reference::with_digest(r.registry().into(), r.repository().into(), digest.clone());
+            client
+                .pull_image_manifest(&at, &auth)
+                .await
+                .map_err(pull_failed)?
+                .0
+        }
+    };
+    let mut config = Vec::new();
+    client
+        .pull_blob(&r, &manifest.config, &mut config)
+        .await
+        .map_err(|e| {
+            refused(
+                format!("cannot pull the config of {reference}"),
                 e,
                 &registry,
             )
@@ -133,7 +217,7 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
             super::limits::METADATA_VAR
         );
     }
-    if sha256(config.as_bytes()) != manifest.config.digest {
+    if sha256(&config) != manifest.config.digest {
         anyhow::bail!(
             "the config of {reference} does not match its digest {}: the registry sent something else",
             manifest.config.digest
@@ -173,10 +257,7 @@ pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulle
         blob.expect = Some(expect);
         layers.push(blob);
     }
-    Ok(Pulled {
-        config: config.into_bytes(),
-        layers,
-    })
+    Ok(Pulled { config, layers })
 }
 
 /// Streams a file to the registry in chunks, never whole in memory.
