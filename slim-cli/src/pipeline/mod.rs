@@ -134,7 +134,7 @@ pub async fn build(plan: &BuildPlan, cleanup: &Cleanup, steps: &mut Steps) -> Re
                     ports: &ports,
                     original: &report,
                     entries: &observed.replay,
-                    profile,
+                    profile: write::run_profile(dir, &report, &profile)?,
                     plan: &plan.profile.session,
                     project: observed.project.as_ref(),
                 };
