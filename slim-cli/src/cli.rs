@@ -144,8 +144,18 @@ pub struct PlatformArgs {
     /// linux/arm64); a foreign one runs under user-mode emulation. A
     /// single-platform source must be of this platform [default: this
     /// machine's].
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
     pub platform: Option<crate::image::platform::Platform>,
+    /// Every platform the source's image index lists, each into
+    /// DIR/<os>-<arch>/ (foreign ones under emulation); build writes one
+    /// slim image index to each --output (oci: or docker://). A
+    /// single-platform source is slimmed as without it.
+    #[arg(long)]
+    pub all_platforms: bool,
 }
 
 #[derive(Debug, Args)]

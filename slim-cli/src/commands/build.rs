@@ -17,6 +17,23 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
     let started = Instant::now();
     let mut steps = Steps::new(args.probe.json || args.probe.quiet);
     let plan = plan_of(&args)?;
+    let quiet = args.probe.json || args.probe.quiet;
+    if args.platform.all_platforms {
+        pipeline::platforms::check_outputs(&plan.outputs)?;
+        if let Some(platforms) = pipeline::platforms::listed(&plan.profile).await? {
+            let (runs, summary) =
+                pipeline::platforms::build(&plan, &platforms, &cleanup, quiet).await?;
+            super::print_platforms(&runs, &summary, args.probe.json, args.probe.quiet)?;
+            // Every platform's gates, the first failed one decides.
+            return runs.iter().try_for_each(|r| pipeline::verdict(&r.report));
+        }
+        if !quiet {
+            eprintln!(
+                "slim: {} is a single-platform image: --all-platforms slims it alone",
+                plan.profile.source
+            );
+        }
+    }
     let report = pipeline::build(&plan, &cleanup, &mut steps).await?;
     super::print_report(
         &report,

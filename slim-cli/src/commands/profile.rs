@@ -31,6 +31,20 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
         platform: args.platform.platform.clone(),
         ..plan
     };
+    let quiet = args.probe.json || args.probe.quiet;
+    if args.platform.all_platforms {
+        if let Some(platforms) = pipeline::platforms::listed(&plan).await? {
+            let (runs, summary) =
+                pipeline::platforms::profile(&plan, &platforms, &cleanup, quiet).await?;
+            return super::print_platforms(&runs, &summary, args.probe.json, args.probe.quiet);
+        }
+        if !quiet {
+            eprintln!(
+                "slim: {} is a single-platform image: --all-platforms profiles it alone",
+                plan.source
+            );
+        }
+    }
     let report = pipeline::profile(&plan, &cleanup, &mut steps).await?;
     super::print_report(
         &report,

@@ -5,6 +5,7 @@
 //! transport.
 pub mod analysis;
 pub mod dive_ci;
+pub mod index;
 pub mod registry;
 pub mod sbom;
 pub mod sink;

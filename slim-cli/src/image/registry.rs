@@ -441,3 +441,67 @@ pub async fn push_referrer(
         .map_err(|e| failed("the referrers tag", e))?;
     Ok(manifest_digest)
 }
+
+/// Pushes each platform's slim image by its manifest's digest (with its
+/// seccomp profile as a referrer), then the index of them all as
+/// `reference`; returns the index's digest.
+pub async fn push_index(
+    reference: &str,
+    access: Access,
+    images: &[super::index::PlatformImage],
+) -> Result<String> {
+    let (r, client, registry) = writer(reference, access).await?;
+    let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
+        refused(format!("cannot push {what} of {reference}"), e, &registry)
+    };
+    for image in images {
+        let digest = image.manifest_digest();
+        let at = Reference::with_digest(r.registry().into(), r.repository().into(), digest.clone());
+        if !client
+            .blob_exists(&r, &image.diff_id)
+            .await
+            .map_err(|e| failed("a layer", e))?
+        {
+            client
+                .push_blob_stream(
+                    &r,
+                    file_stream(image.layer.path.clone()),
+                    &image.diff_id,
+                    Some(image.layer.len),
+                )
+                .await
+                .map_err(|e| failed("a layer", e))?;
+        }
+        client
+            .push_blob(&r, image.config.clone(), &sha256(&image.config))
+            .await
+            .map_err(|e| failed("a config", e))?;
+        // The bytes the index names, not a client's re-serialization.
+        client
+            .push_manifest_raw(
+                &at,
+                image.manifest.clone(),
+                OCI_MANIFEST.parse().expect("a valid header value"),
+            )
+            .await
+            .map_err(|e| failed(&format!("the {} manifest", image.platform), e))?;
+        if let Some(profile) = &image.seccomp {
+            push_referrer(
+                &at.to_string(),
+                access,
+                &crate::seccomp::oci_artifact(profile),
+            )
+            .await?;
+        }
+    }
+    let index = super::index::index_json(images)?;
+    client
+        .push_manifest_raw(
+            &r,
+            index.clone(),
+            OCI_INDEX.parse().expect("a valid header value"),
+        )
+        .await
+        .map_err(|e| failed("the image index", e))?;
+    Ok(sha256(&index))
+}

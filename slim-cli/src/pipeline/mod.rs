@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod observe;
 pub mod open;
 pub mod plan;
+pub mod platforms;
 pub mod select;
 pub mod verify;
 pub mod write;
