@@ -16,10 +16,13 @@ LLVM=22
 # javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture;
 # podman, docker-registry, skopeo and htpasswd serve the engine and transport
 # tests; Go (1.19) builds the static Go fixture; crun is the second runtime
-# the seccomp profiles are run under (Podman keeps runc as its default).
+# the seccomp profiles are run under (Podman keeps runc as its default);
+# qemu-user-static runs foreign platforms (the arm64 half of the
+# multi-platform fixture, and slim's --platform runs), and seccomp's
+# scmp_sys_resolver checks names.
 APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
     curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc
-    crun)
+    crun qemu-user-static binfmt-support seccomp)
 
 # --- Debian packages --------------------------------------------------------
 missing=()
@@ -55,6 +58,20 @@ fi
 if [ ! -e /sys/kernel/tracing/events ]; then
     mount -t tracefs nodev /sys/kernel/tracing || die "cannot mount tracefs on /sys/kernel/tracing"
 fi
+
+# --- User-mode emulation of foreign platforms -------------------------------
+# Debian's qemu-user-static registers its handlers with the F (fix-binary)
+# flag: a foreign container needs nothing inside its image.
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+fi
+if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    log "registering qemu-aarch64 with binfmt_misc"
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --import qemu-aarch64 >/dev/null \
+        || die "cannot register qemu-aarch64 with binfmt_misc (update-binfmts)"
+fi
+grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 \
+    || die "qemu-aarch64 is registered without the F flag: update-binfmts --disable qemu-aarch64, then re-run"
 
 # --- Docker engine ----------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then

@@ -17,7 +17,8 @@ step "build"
 cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
-    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc php-web py-api static-site learn >/dev/null
+    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc php-web py-api static-site learn \
+    nginx-multiarch >/dev/null
 step "fuzzing (each target ${SLIM_FUZZ_SECONDS:-30} s; scripts/fuzz.sh SECONDS for longer)"
 # The readers of untrusted images (slim-image) under libFuzzer: a crash,
 # a hang or a memory blow-up fails the suite, with the input to keep in

@@ -140,6 +140,27 @@ pub struct EngineArgs {
     pub tls_verify: bool,
 }
 
+/// Which platform of a multi-platform source (an image index) is used.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformArgs {
+    /// The platform of an image index to use (OS/ARCH[/VARIANT], such as
+    /// linux/arm64); a foreign one runs under user-mode emulation. A
+    /// single-platform source must be of this platform [default: this
+    /// machine's].
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Option<crate::image::platform::Platform>,
+    /// Every platform the source's image index lists, each into
+    /// DIR/<os>-<arch>/ (foreign ones under emulation); build writes one
+    /// slim image index to each --output (oci: or docker://). A
+    /// single-platform source is slimmed as without it.
+    #[arg(long)]
+    pub all_platforms: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The image to minify (it is never modified): REF or docker-daemon:REF
@@ -196,6 +217,8 @@ pub struct BuildArgs {
     pub read_layers: ReadLayers,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
     /// After building, run TAG under the profile, replay the probes, and fail
     /// (exit 3) if one that passed on IMAGE fails or answers differently.
     #[arg(long)]
@@ -299,6 +322,8 @@ pub struct ProfileArgs {
     pub probe: ProbeArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
 }
 
 /// How the container is exercised while the probe watches.

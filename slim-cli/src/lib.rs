@@ -21,6 +21,7 @@ pub mod cli;
 pub mod commands;
 pub mod compose;
 pub mod config_args;
+pub mod emulation;
 pub mod engine;
 pub mod exit;
 pub mod gates;

@@ -67,6 +67,14 @@ pub struct Report {
     /// slim ignored of the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<ComposeSummary>,
+    /// The platform of an image index that was used (--platform,
+    /// --all-platforms), or of a foreign image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// A foreign platform: how it ran under emulation and what that
+    /// changed in the trace and the profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulation: Option<crate::emulation::Summary>,
 }
 
 /// Writes DIR/report.json, with every env value the container was given
@@ -230,6 +238,13 @@ pub struct SeccompSummary {
     /// drawn from (written there, not twice).
     #[serde(skip)]
     pub seen_arguments: BTreeMap<String, std::collections::BTreeSet<u64>>,
+    /// false for a foreign platform's profile, drawn from what emulation
+    /// showed (`unverified` says why); absent when the syscalls were the
+    /// app's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -275,6 +290,17 @@ pub fn summary(r: &Report, dir: &Path, total: Duration) -> String {
             r.source.image,
             mb(r.source.size_bytes)
         )),
+    }
+    if let Some(e) = &r.emulation {
+        s.push_str(&format!(
+            "platform {} under emulation ({}): {} of the emulator's own paths left out of the trace\n",
+            e.platform, e.binfmt, e.filtered_paths
+        ));
+        s.push_str(&format!(
+            "seccomp.json ({}) is UNVERIFIED: drawn from the emulator's {} syscalls, not the app's; \
+             test it on a real {} host (docs/platforms.md)\n",
+            r.seccomp.arch, e.host_arch, e.platform
+        ));
     }
     s.push_str(&format!(
         "files used: {} ({} found, {} missing); processes: {}; probes passed: {}\n",

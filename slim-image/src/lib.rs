@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod layout;
 pub mod limits;
 pub mod meta;
+pub mod platform;
 pub mod tarx;
 pub mod unpack;
 

@@ -42,6 +42,15 @@ impl ImageMeta {
         })
     }
 
+    /// The platform the config names.
+    pub fn platform(&self) -> crate::platform::Platform {
+        crate::platform::Platform::new(
+            &self.config.os().to_string(),
+            &self.config.architecture().to_string(),
+            self.config.variant().as_deref(),
+        )
+    }
+
     /// The runtime config (entrypoint, env, ...); empty when there is none.
     pub fn runtime(&self) -> Config {
         self.config.config().clone().unwrap_or_default()

@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::{
     cli::{BuildArgs, KeepMode},
     gates,
-    pipeline::{self, BuildPlan, Keep},
+    pipeline::{self, BuildPlan, Keep, ProfilePlan},
     progress::Steps,
     session::Cleanup,
 };
@@ -17,6 +17,23 @@ pub async fn run(args: BuildArgs, cleanup: Cleanup) -> Result<()> {
     let started = Instant::now();
     let mut steps = Steps::new(args.probe.json || args.probe.quiet);
     let plan = plan_of(&args)?;
+    let quiet = args.probe.json || args.probe.quiet;
+    if args.platform.all_platforms {
+        pipeline::platforms::check_outputs(&plan.outputs)?;
+        if let Some(platforms) = pipeline::platforms::listed(&plan.profile).await? {
+            let (runs, summary) =
+                pipeline::platforms::build(&plan, &platforms, &cleanup, quiet).await?;
+            super::print_platforms(&runs, &summary, args.probe.json, args.probe.quiet)?;
+            // Every platform's gates, the first failed one decides.
+            return runs.iter().try_for_each(|r| pipeline::verdict(&r.report));
+        }
+        if !quiet {
+            eprintln!(
+                "slim: {} is a single-platform image: --all-platforms slims it alone",
+                plan.profile.source
+            );
+        }
+    }
     let report = pipeline::build(&plan, &cleanup, &mut steps).await?;
     super::print_report(
         &report,
@@ -38,15 +55,19 @@ fn plan_of(args: &BuildArgs) -> Result<BuildPlan> {
     // Env files and bind sources are checked before anything starts.
     let session = args.probe.plan()?;
     let safe = args.keep == KeepMode::Safe;
+    let profile = super::profile::plan_of(
+        "build",
+        source,
+        &args.artifacts,
+        session,
+        &args.probe,
+        &args.engine,
+    );
     Ok(BuildPlan {
-        profile: super::profile::plan_of(
-            "build",
-            source,
-            &args.artifacts,
-            session,
-            &args.probe,
-            &args.engine,
-        ),
+        profile: ProfilePlan {
+            platform: args.platform.platform.clone(),
+            ..profile
+        },
         tag,
         outputs: args.output.clone(),
         read_layers: args.read_layers,

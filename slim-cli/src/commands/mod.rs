@@ -13,6 +13,33 @@ use anyhow::{Context, Result};
 
 use crate::report::{self, Report};
 
+/// --all-platforms: DIR/platforms.json on stdout (--json), or each
+/// platform's summary on stderr, with its time (unless --quiet).
+fn print_platforms(
+    runs: &[crate::pipeline::platforms::Run],
+    summary: &crate::pipeline::platforms::Summary,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+    } else if !quiet {
+        for r in runs {
+            eprintln!("== {} ({:.1} s)", r.platform, r.seconds);
+            let took = std::time::Duration::from_secs_f64(r.seconds);
+            eprintln!("{}", report::summary(&r.report, &r.artifacts, took));
+        }
+        if let Some(d) = &summary.index_digest {
+            eprintln!(
+                "slim image index {d} ({} platforms) written to {}",
+                runs.len(),
+                summary.outputs.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Prints the report as JSON on stdout (--json) or the summary on stderr
 /// (unless --quiet).
 fn print_report(

@@ -27,6 +27,24 @@ pub async fn run(args: ProfileArgs, cleanup: Cleanup) -> Result<()> {
         &args.probe,
         &args.engine,
     );
+    let plan = ProfilePlan {
+        platform: args.platform.platform.clone(),
+        ..plan
+    };
+    let quiet = args.probe.json || args.probe.quiet;
+    if args.platform.all_platforms {
+        if let Some(platforms) = pipeline::platforms::listed(&plan).await? {
+            let (runs, summary) =
+                pipeline::platforms::profile(&plan, &platforms, &cleanup, quiet).await?;
+            return super::print_platforms(&runs, &summary, args.probe.json, args.probe.quiet);
+        }
+        if !quiet {
+            eprintln!(
+                "slim: {} is a single-platform image: --all-platforms profiles it alone",
+                plan.source
+            );
+        }
+    }
     let report = pipeline::profile(&plan, &cleanup, &mut steps).await?;
     super::print_report(
         &report,
@@ -63,5 +81,6 @@ pub(super) fn plan_of(
         },
         accept_dropped: probe.accept_dropped,
         quiet: probe.quiet,
+        platform: None,
     }
 }

@@ -5,9 +5,12 @@
 //! transport.
 pub mod analysis;
 pub mod dive_ci;
+pub mod index;
 pub mod registry;
 pub mod sbom;
 pub mod sink;
 pub mod source;
 
-pub use slim_image::{archive, confined, digest, fuzzing, layout, limits, meta, sha256, tarx};
+pub use slim_image::{
+    archive, confined, digest, fuzzing, layout, limits, meta, platform, sha256, tarx,
+};

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
 use oci_client::{
     client::{ClientConfig, ClientProtocol},
-    manifest::{OciDescriptor, OciImageManifest},
+    manifest::{OciDescriptor, OciImageManifest, OciManifest},
     secrets::RegistryAuth,
     Client, Reference,
 };
@@ -16,8 +16,9 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     archive::BlobRef,
-    digest::{checked_hex, Expect, Hashing},
+    digest::{checked_hex, sha256, Expect, Hashing},
     limits::Limits,
+    platform::{self, Platform},
 };
 
 /// How to reach registries.
@@ -188,17 +189,92 @@ async fn fetch<W: tokio::io::AsyncWrite + Unpin>(
 /// visible in `blobs` only once verified; the descriptors' sizes are
 /// checked against the limits before anything is pulled.
 pub async fn pull(reference: &str, access: Access, blobs: &Path) -> Result<Pulled> {
+    pull_platform(reference, access, blobs, None).await
+}
+
+/// An index entry's platform, in slim's terms.
+fn platform_of(p: &oci_client::manifest::Platform) -> Platform {
+    Platform::new(
+        &p.os.to_string(),
+        &p.architecture.to_string(),
+        p.variant.as_deref(),
+    )
+}
+
+/// The platforms `reference`'s index lists, in its order; `None` for a
+/// single-platform image.
+pub async fn platforms(reference: &str, access: Access) -> Result<Option<Vec<Platform>>> {
+    let r = parse(reference)?;
+    let registry = r.resolve_registry().to_string();
+    let (manifest, _) = client(access)
+        .pull_manifest(&r, &auth(&registry))
+        .await
+        .map_err(|e| {
+            refused(
+                format!("cannot pull the manifest of {reference}"),
+                e,
+                &registry,
+            )
+        })?;
+    Ok(match manifest {
+        OciManifest::Image(_) => None,
+        OciManifest::ImageIndex(index) => {
+            let all: Vec<Platform> = index
+                .manifests
+                .iter()
+                .filter_map(|e| e.platform.as_ref().map(platform_of))
+                .collect();
+            Some(platform::listed(&all))
+        }
+    })
+}
+
+/// [`pull`]: of an index, the manifest of `platform` (this machine's when
+/// `None`); a single-platform image whatever `platform` says (the caller
+/// checks its config's platform).
+pub async fn pull_platform(
+    reference: &str,
+    access: Access,
+    blobs: &Path,
+    platform: Option<&Platform>,
+) -> Result<Pulled> {
     let r = parse(reference)?;
     let client = client(access);
     let registry = r.resolve_registry().to_string();
     let auth = auth(&registry);
-    let (manifest, _) = client.pull_image_manifest(&r, &auth).await.map_err(|e| {
+    let pull_failed = |e| {
         refused(
             format!("cannot pull the manifest of {reference}"),
             e,
             &registry,
         )
-    })?;
+    };
+    let manifest = match client
+        .pull_manifest(&r, &auth)
+        .await
+        .map_err(pull_failed)?
+        .0
+    {
+        OciManifest::Image(m) => m,
+        OciManifest::ImageIndex(index) => {
+            let entries: Vec<_> = index
+                .manifests
+                .iter()
+                .map(|e| (e.platform.as_ref().map(platform_of), e.digest.clone()))
+                .collect();
+            let native = Platform::native();
+            let what = format!("docker://{reference}");
+            let digest = platform::choose(platform.unwrap_or(&native), &entries, &what)?;
+            checked_hex(digest).context("a manifest digest of the index")?;
+            let at =
+                Reference::with_digest(r.registry().into(), r.repository().into(), digest.clone());
+            client
+                .pull_image_manifest(&at, &auth)
+                .await
+                .map_err(pull_failed)?
+                .0
+        }
+    };
     let limits = Limits::from_env()?;
     // The config is the image's ID: it must be the digest the manifest names.
     checked_hex(&manifest.config.digest).context("the manifest's config digest")?;
@@ -451,4 +527,68 @@ pub async fn push_referrer(
         .await
         .map_err(|e| failed("the referrers tag", e))?;
     Ok(manifest_digest)
+}
+
+/// Pushes each platform's slim image by its manifest's digest (with its
+/// seccomp profile as a referrer), then the index of them all as
+/// `reference`; returns the index's digest.
+pub async fn push_index(
+    reference: &str,
+    access: Access,
+    images: &[super::index::PlatformImage],
+) -> Result<String> {
+    let (r, client, registry) = writer(reference, access).await?;
+    let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
+        refused(format!("cannot push {what} of {reference}"), e, &registry)
+    };
+    for image in images {
+        let digest = image.manifest_digest();
+        let at = Reference::with_digest(r.registry().into(), r.repository().into(), digest.clone());
+        if !client
+            .blob_exists(&r, &image.diff_id)
+            .await
+            .map_err(|e| failed("a layer", e))?
+        {
+            client
+                .push_blob_stream(
+                    &r,
+                    file_stream(image.layer.path.clone()),
+                    &image.diff_id,
+                    Some(image.layer.len),
+                )
+                .await
+                .map_err(|e| failed("a layer", e))?;
+        }
+        client
+            .push_blob(&r, image.config.clone(), &sha256(&image.config))
+            .await
+            .map_err(|e| failed("a config", e))?;
+        // The bytes the index names, not a client's re-serialization.
+        client
+            .push_manifest_raw(
+                &at,
+                image.manifest.clone(),
+                OCI_MANIFEST.parse().expect("a valid header value"),
+            )
+            .await
+            .map_err(|e| failed(&format!("the {} manifest", image.platform), e))?;
+        if let Some(profile) = &image.seccomp {
+            push_referrer(
+                &at.to_string(),
+                access,
+                &crate::seccomp::oci_artifact(profile),
+            )
+            .await?;
+        }
+    }
+    let index = super::index::index_json(images)?;
+    client
+        .push_manifest_raw(
+            &r,
+            index.clone(),
+            OCI_INDEX.parse().expect("a valid header value"),
+        )
+        .await
+        .map_err(|e| failed("the image index", e))?;
+    Ok(sha256(&index))
 }

@@ -68,6 +68,8 @@ pub fn observed(o: Observation<'_>) -> Report {
             argument_filters: plan.argument_filters,
             arguments: Vec::new(),
             seen_arguments: trace.arguments,
+            verified: None,
+            unverified: None,
         },
         events: trace.events,
         processes: trace.processes,
@@ -91,6 +93,8 @@ pub fn observed(o: Observation<'_>) -> Report {
         run: None,
         secrets: run.secret_values(),
         compose: project.map(report::ComposeSummary::of),
+        platform: None,
+        emulation: None,
     };
     let used: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
     report.run = Some(run.summary(&used));

@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod observe;
 pub mod open;
 pub mod plan;
+pub mod platforms;
 pub mod select;
 pub mod verify;
 pub mod write;
@@ -134,7 +135,7 @@ pub async fn build(plan: &BuildPlan, cleanup: &Cleanup, steps: &mut Steps) -> Re
                     ports: &ports,
                     original: &report,
                     entries: &observed.replay,
-                    profile,
+                    profile: write::run_profile(dir, &report, &profile)?,
                     plan: &plan.profile.session,
                     project: observed.project.as_ref(),
                 };

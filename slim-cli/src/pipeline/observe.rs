@@ -46,6 +46,10 @@ pub async fn observe(
 ) -> Result<Observed> {
     let dir = &plan.artifacts;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A foreign platform runs under emulation: checked before anything
+    // is loaded or started.
+    let platform = source.meta.platform();
+    let emulation = crate::emulation::for_platform(&platform)?;
     if !source.in_engine() {
         steps.step(
             "load",
@@ -82,10 +86,11 @@ pub async fn observe(
     )
     .await;
     let mut outcome = surroundings::finish(engine, up, outcome).await?;
-    let trace = outcome
+    let mut trace = outcome
         .trace
         .take()
         .context("the session returned no trace")?;
+    let emulated = emulation.as_ref().map(|e| e.apply(&mut trace));
 
     steps.step("profile", "writing the report and the seccomp profile");
     let replay = std::mem::take(&mut outcome.replay);
@@ -104,6 +109,14 @@ pub async fn observe(
         project: project.as_ref(),
         timings_ms: steps.timings_ms(),
     });
+    if plan.platform.is_some() || emulated.is_some() {
+        report.platform = Some(platform.to_string());
+    }
+    if let Some(e) = emulated {
+        report.seccomp.verified = Some(false);
+        report.seccomp.unverified = Some(crate::emulation::UNVERIFIED.to_string());
+        report.emulation = Some(e);
+    }
     let json = write::profiles(
         dir,
         &mut report,

@@ -26,6 +26,12 @@ pub async fn open(
             reaped.join(", ")
         );
     }
-    let source = source::open(&plan.source, Some(&engine), plan.tls_verify).await?;
+    let source = source::open_platform(
+        &plan.source,
+        Some(&engine),
+        plan.tls_verify,
+        plan.platform.as_ref(),
+    )
+    .await?;
     Ok((engine, source))
 }

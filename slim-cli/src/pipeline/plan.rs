@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use crate::{
     engine::{self, EngineKind},
     gates,
-    image::{sbom, source::ReadLayers},
+    image::{platform::Platform, sbom, source::ReadLayers},
     rebuild::image::ConfigEdits,
     session,
     transport::ImageName,
@@ -37,6 +37,9 @@ pub struct ProfilePlan {
     pub accept_dropped: bool,
     /// No warnings about the compose file (--quiet).
     pub quiet: bool,
+    /// --platform: the platform of an image index to use (a foreign one
+    /// runs under emulation); None: this machine's, as without an index.
+    pub platform: Option<Platform>,
 }
 
 /// `--compose-file FILE... --service NAME`.

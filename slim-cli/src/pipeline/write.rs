@@ -44,8 +44,10 @@ pub fn profiles(
         .events
         .dropped_by_reason
         .contains_key(slim_probe::ARG_MAP_FULL);
-    let arguments =
-        (report.seccomp.argument_filters && complete).then_some(&report.seccomp.seen_arguments);
+    // Under emulation the values seen are the emulator's: the foreign
+    // profile allows names only.
+    let arguments = (report.seccomp.argument_filters && complete && report.emulation.is_none())
+        .then_some(&report.seccomp.seen_arguments);
     let drawn = seccomp::profile(&wanted, arguments, report.seccomp.arch, families);
     let json = serde_json::to_string_pretty(&drawn.profile)?;
     crate::atomic::write_atomically(&dir.join("seccomp.json"), |out| {
@@ -65,7 +67,24 @@ pub fn profiles(
         ),
     ] {
         crate::atomic::write_atomically(&dir.join(name), |out| {
+            if report.emulation.is_some() && name == "seccomp-profile.yaml" {
+                writeln!(out, "# UNVERIFIED: {}", crate::emulation::UNVERIFIED)?;
+            }
             out.write_all(text.as_bytes())?;
+            Ok(())
+        })?;
+    }
+    if let Some(e) = &report.emulation {
+        // The profile the image runs under here, under emulation: the
+        // emulator's host syscalls as seen (--verify uses it).
+        let mut host = e.host_syscalls.clone();
+        host.extend(by_rule.keys().cloned());
+        let args = (report.seccomp.argument_filters && complete).then_some(&e.host_arguments);
+        let drawn = seccomp::profile(&host, args, e.host_arch, families);
+        let text = serde_json::to_string_pretty(&drawn.profile)?;
+        crate::atomic::write_atomically(&dir.join(e.emulated_profile), |out| {
+            out.write_all(text.as_bytes())?;
+            out.write_all(b"\n")?;
             Ok(())
         })?;
     }
@@ -78,6 +97,20 @@ pub fn profiles(
         .map(|(s, r)| (s.clone(), r.clone()))
         .collect();
     Ok(json)
+}
+
+/// The profile the slim image runs under on this machine (--verify):
+/// `profile` (DIR/seccomp.json's), or under emulation the host profile
+/// written beside it.
+pub fn run_profile(dir: &Path, report: &Report, profile: &str) -> Result<String> {
+    match &report.emulation {
+        Some(e) => {
+            let path = dir.join(e.emulated_profile);
+            std::fs::read_to_string(&path)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))
+        }
+        None => Ok(profile.to_string()),
+    }
 }
 
 /// The layer of `selected`, written to a temporary file (on a blocking

@@ -362,13 +362,13 @@ impl<'a> Closer<'a> {
     }
 
     /// Where ld.so would find library `name` for an object with `search` dirs.
-    fn find_library(&mut self, name: &str, search: &[String]) -> Option<String> {
+    fn find_library(&mut self, name: &str, search: &[String], machine: u16) -> Option<String> {
         if name.contains('/') {
             return self.exists(name).then(|| name.to_string());
         }
         let mut candidates: Vec<String> = search.iter().map(|d| join(d, name)).collect();
         candidates.extend(self.ld_cache().get(name).cloned().unwrap_or_default());
-        candidates.extend(elf::default_dirs().iter().map(|d| join(d, name)));
+        candidates.extend(elf::default_dirs(machine).iter().map(|d| join(d, name)));
         candidates.into_iter().find(|c| self.exists(c))
     }
 
@@ -412,7 +412,7 @@ impl<'a> Closer<'a> {
                 loads.extend(self.resolve(interp, Reason::Interpreter));
             }
             for lib in &needs.needed {
-                if let Some(found) = self.find_library(lib, &needs.search) {
+                if let Some(found) = self.find_library(lib, &needs.search, needs.machine) {
                     loads.extend(self.resolve(&found, Reason::ElfDependency));
                 }
             }

@@ -11,6 +11,9 @@ pub struct Needs {
     pub needed: Vec<String>,
     /// RPATH or RUNPATH directories, `$ORIGIN` already expanded.
     pub search: Vec<String>,
+    /// The ELF's e_machine: which architecture's directories ld.so
+    /// searches (an arm64 image's files on an amd64 host are arm64's).
+    pub machine: u16,
 }
 
 /// Parses `bytes` of the file at image path `path`; `None` if it is not ELF.
@@ -36,6 +39,7 @@ pub fn needs(path: &str, bytes: &[u8]) -> Option<Needs> {
         interpreter: elf.interpreter.map(str::to_string),
         needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
         search,
+        machine: elf.header.e_machine,
     })
 }
 
@@ -48,27 +52,28 @@ pub fn shebang(bytes: &[u8]) -> Option<String> {
     interp.starts_with('/').then(|| interp.to_string())
 }
 
-/// Directories ld.so searches last, for 64-bit x86 and arm glibc.
-pub fn default_dirs() -> &'static [&'static str] {
-    if cfg!(target_arch = "aarch64") {
-        &[
-            "/lib/aarch64-linux-gnu",
-            "/usr/lib/aarch64-linux-gnu",
-            "/lib64",
-            "/usr/lib64",
-            "/lib",
-            "/usr/lib",
-        ]
-    } else {
-        &[
-            "/lib/x86_64-linux-gnu",
-            "/usr/lib/x86_64-linux-gnu",
-            "/lib64",
-            "/usr/lib64",
-            "/lib",
-            "/usr/lib",
-        ]
+/// Debian's multiarch tuple of each ELF machine (e_machine): the
+/// directories under /lib and /usr/lib its glibc searches first.
+const MULTIARCH: &[(u16, &str)] = &[
+    (goblin::elf::header::EM_X86_64, "x86_64-linux-gnu"),
+    (goblin::elf::header::EM_AARCH64, "aarch64-linux-gnu"),
+    (goblin::elf::header::EM_ARM, "arm-linux-gnueabihf"),
+    (goblin::elf::header::EM_386, "i386-linux-gnu"),
+    (goblin::elf::header::EM_PPC64, "powerpc64le-linux-gnu"),
+    (goblin::elf::header::EM_S390, "s390x-linux-gnu"),
+    (goblin::elf::header::EM_RISCV, "riscv64-linux-gnu"),
+];
+
+/// Directories ld.so searches last for an object of ELF `machine`: its
+/// multiarch directories, then the plain ones.
+pub fn default_dirs(machine: u16) -> Vec<String> {
+    let mut dirs = Vec::new();
+    if let Some((_, tuple)) = MULTIARCH.iter().find(|(m, _)| *m == machine) {
+        dirs.push(format!("/lib/{tuple}"));
+        dirs.push(format!("/usr/lib/{tuple}"));
     }
+    dirs.extend(["/lib64", "/usr/lib64", "/lib", "/usr/lib"].map(String::from));
+    dirs
 }
 
 /// Library name -> paths, from a glibc `ld.so.cache` (the "glibc-ld.so.cache1.1"
@@ -121,6 +126,38 @@ mod tests {
             n.needed
         );
         assert!(needs("/x", b"#!/bin/sh\n").is_none());
+    }
+
+    /// Issue #22: an arm64 image's libraries are found in arm64's
+    /// directories whatever the host is.
+    #[test]
+    fn default_directories_follow_the_objects_machine() {
+        // An ELF64 header alone, of an aarch64 executable.
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2; // 64-bit
+        h[5] = 1; // little-endian
+        h[6] = 1;
+        h[16] = 2; // ET_EXEC
+        h[18..20].copy_from_slice(&goblin::elf::header::EM_AARCH64.to_le_bytes());
+        h[20] = 1;
+        h[52] = 64; // e_ehsize
+        let n = needs("/usr/sbin/app", &h).expect("a header-only ELF parses");
+        assert_eq!(n.machine, goblin::elf::header::EM_AARCH64);
+        let dirs = default_dirs(n.machine);
+        assert_eq!(
+            dirs[..2],
+            ["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        );
+        let host = needs("/usr/bin/ls", &std::fs::read("/bin/ls").unwrap()).unwrap();
+        assert_eq!(
+            default_dirs(host.machine)[0],
+            format!("/lib/{}-linux-gnu", std::env::consts::ARCH)
+        );
+        assert_eq!(
+            default_dirs(0xffff),
+            ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+        );
     }
 
     #[test]

@@ -207,6 +207,12 @@ pub struct Drawn {
     pub arguments: Vec<ArgSummary>,
 }
 
+/// Where the `syscalls` crate names a syscall otherwise than libseccomp,
+/// with whose names Docker and runc resolve a profile (runc skips a name
+/// it does not know, so that rule would allow nothing): (architecture,
+/// the crate's name, libseccomp's). Checked with scmp_sys_resolver 2.5.4.
+const LIBSECCOMP_NAMES: &[(&str, &str, &str)] = &[("SCMP_ARCH_AARCH64", "fstatat", "newfstatat")];
+
 /// The profile for `observed` syscall names on `arch` (e.g.
 /// SCMP_ARCH_X86_64): observed plus the runtime base, and with
 /// `families` every sibling the architecture knows. With `arguments` (the
@@ -265,6 +271,18 @@ pub fn profile(
             errno_ret: Some(ENOSYS),
             args: Vec::new(),
         });
+    }
+    for r in &mut rules {
+        for n in &mut r.names {
+            if let Some((_, _, s)) = LIBSECCOMP_NAMES
+                .iter()
+                .find(|(a, c, _)| *a == arch && c == n)
+            {
+                *n = s.to_string();
+            }
+        }
+        r.names.sort();
+        r.names.dedup();
     }
     let mut profile = Profile {
         default_action: "SCMP_ACT_ERRNO",
@@ -549,6 +567,18 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(allowed, sorted, "names are sorted and unique");
+    }
+
+    /// Issue #22: an arm64 profile names aarch64's fstatat (79) as
+    /// libseccomp does.
+    #[test]
+    fn aarch64_profiles_use_libseccomps_names() {
+        let p = profile(&["fstatat".into()], None, "SCMP_ARCH_AARCH64", true).profile;
+        let allowed = p.allowed();
+        assert!(allowed.contains(&"newfstatat".to_string()), "{allowed:?}");
+        assert!(!allowed.contains(&"fstatat".to_string()), "{allowed:?}");
+        let x86 = profile(&["newfstatat".into()], None, "SCMP_ARCH_X86_64", true).profile;
+        assert!(x86.allowed().contains(&"newfstatat".to_string()));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::{
         archive::{self, BlobRef},
         layout,
         meta::ImageMeta,
+        platform::Platform,
         registry,
     },
     rebuild::rootfs::LayerStack,
@@ -65,6 +66,55 @@ enum Origin {
 /// Opens `name`: reads its metadata; a registry image's blobs are pulled
 /// into the cache. `engine` is needed for an image in the engine only.
 pub async fn open(name: &ImageName, engine: Option<&Engine>, tls_verify: bool) -> Result<Source> {
+    open_platform(name, engine, tls_verify, None).await
+}
+
+/// The platforms `name`'s image index lists; `None` for a single-platform
+/// image (an engine's or an archive's always are).
+pub async fn platforms(name: &ImageName, tls_verify: bool) -> Result<Option<Vec<Platform>>> {
+    match name {
+        ImageName::Registry(reference) => {
+            registry::platforms(reference, registry::Access { tls_verify }).await
+        }
+        ImageName::Oci { dir, tag } => {
+            let (dir, tag) = (dir.clone(), tag.clone());
+            tokio::task::spawn_blocking(move || {
+                layout::platforms(
+                    &dir,
+                    tag.as_deref(),
+                    &crate::image::limits::Limits::from_env()?,
+                )
+            })
+            .await?
+        }
+        ImageName::Daemon(_) | ImageName::Archive(_) => Ok(None),
+    }
+}
+
+/// [`open`], for `platform`: its manifest of an image index; any other
+/// image must be of that platform.
+pub async fn open_platform(
+    name: &ImageName,
+    engine: Option<&Engine>,
+    tls_verify: bool,
+    platform: Option<&Platform>,
+) -> Result<Source> {
+    let source = open_any(name, engine, tls_verify, platform).await?;
+    if let Some(wanted) = platform {
+        let has = source.meta.platform();
+        if !wanted.matches(&has) {
+            bail!("{name} is a {has} image, not {wanted}: it is not an image index with other platforms");
+        }
+    }
+    Ok(source)
+}
+
+async fn open_any(
+    name: &ImageName,
+    engine: Option<&Engine>,
+    tls_verify: bool,
+    platform: Option<&Platform>,
+) -> Result<Source> {
     let (meta, origin) = match name {
         ImageName::Daemon(reference) => {
             let Some(engine) = engine else {
@@ -82,13 +132,16 @@ pub async fn open(name: &ImageName, engine: Option<&Engine>, tls_verify: bool) -
         ImageName::Registry(reference) => {
             let blobs = cache::Cache::open()?.blobs();
             let access = registry::Access { tls_verify };
-            let pulled = registry::pull(reference, access, &blobs).await?;
+            let pulled = registry::pull_platform(reference, access, &blobs, platform).await?;
             blobs_origin(pulled.config, pulled.layers)?
         }
         ImageName::Oci { dir, tag } => {
-            let (dir, tag) = (dir.clone(), tag.clone());
-            let l =
-                tokio::task::spawn_blocking(move || layout::read(&dir, tag.as_deref())).await??;
+            let (dir, tag, platform) = (dir.clone(), tag.clone(), platform.cloned());
+            let l = tokio::task::spawn_blocking(move || {
+                let limits = crate::image::limits::Limits::from_env()?;
+                layout::read_platform(&dir, tag.as_deref(), platform.as_ref(), &limits)
+            })
+            .await??;
             blobs_origin(l.config, l.layers)?
         }
         ImageName::Archive(path) => {

@@ -65,11 +65,12 @@ const BUILTIN: &[&str] = &[
 
 /// Global module directories (Debian's Node searches these after
 /// node_modules; /usr/local/lib/node_modules is npm's global prefix).
-const GLOBAL_DIRS: [&str; 4] = [
+const GLOBAL_DIRS: [&str; 5] = [
     "/usr/local/lib/node_modules",
     "/usr/share/nodejs",
     "/usr/lib/nodejs",
     "/usr/lib/x86_64-linux-gnu/nodejs",
+    "/usr/lib/aarch64-linux-gnu/nodejs",
 ];
 
 const EXTENSIONS: [&str; 6] = ["", ".js", ".json", ".node", ".mjs", ".cjs"];
