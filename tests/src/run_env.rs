@@ -45,6 +45,22 @@ impl Drop for Network {
     }
 }
 
+/// Every path in `image`'s filesystem (docker export of a created container).
+pub fn image_paths(image: &str) -> Vec<String> {
+    let id = run_ok("docker", &["create", image]);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker export {id} | tar -t"))
+        .output()
+        .unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| format!("/{}", l.trim_end_matches('/')))
+        .collect()
+}
+
 /// A Redis container on `net`, answering as `alias`.
 pub fn redis_on(net: &Network, image: &str, alias: &str) -> Container {
     let c = Container::run_with(
