@@ -15,9 +15,10 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 LLVM=22
 # javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture;
 # podman, docker-registry, skopeo and htpasswd serve the engine and transport
-# tests; Go (1.19) builds the static Go fixture.
+# tests; Go (1.19) builds the static Go fixture; g++ builds libFuzzer for
+# the fuzz targets (scripts/fuzz.sh).
 APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
-    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc)
+    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc g++)
 
 # --- Debian packages --------------------------------------------------------
 missing=()
