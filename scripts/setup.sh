@@ -16,9 +16,10 @@ LLVM=22
 # javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture;
 # podman, docker-registry, skopeo and htpasswd serve the engine and transport
 # tests; Go (1.19) builds the static Go fixture; crun is the second runtime
-# the seccomp profiles are run under (Podman keeps runc as its default).
+# the seccomp profiles are run under (Podman keeps runc as its default); g++
+# builds libFuzzer for the fuzz targets (scripts/fuzz.sh).
 APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
-    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc
+    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc g++
     crun)
 
 # --- Debian packages --------------------------------------------------------
