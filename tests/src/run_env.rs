@@ -22,6 +22,15 @@ impl Network {
         Network { name, cli }
     }
 
+    /// `c`'s address on this network (for engines whose networks have no DNS).
+    pub fn address_of(&self, c: &Container) -> String {
+        let format = format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            self.name
+        );
+        run_ok(self.cli, &["inspect", "-f", &format, &c.id])
+    }
+
     /// The containers attached to it now.
     pub fn containers(&self) -> String {
         run_ok(

@@ -59,18 +59,7 @@ fn compose_under_podman_slims_the_greeter_beside_redis() {
     let net = Network::new("podman", "compose-podman");
     let redis = Container::run_with("podman", &["--network", &net.name, &redis_image]);
     wait_for_redis(&redis);
-    let ip = run_ok(
-        "podman",
-        &[
-            "inspect",
-            "-f",
-            &format!(
-                "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
-                net.name
-            ),
-            &redis.id,
-        ],
-    );
+    let ip = net.address_of(&redis);
     let c = Container::run_with(
         "podman",
         &[
