@@ -16,12 +16,12 @@ LLVM=22
 # javac builds the JVM fixture's app; psql talks to the PostgreSQL fixture;
 # podman, docker-registry, skopeo and htpasswd serve the engine and transport
 # tests; Go (1.19) builds the static Go fixture; crun is the second runtime
-# the seccomp profiles are run under (Podman keeps runc as its default);
-# qemu-user-static runs foreign platforms (the arm64 half of the
-# multi-platform fixture, and slim's --platform runs), and seccomp's
-# scmp_sys_resolver checks names.
+# the seccomp profiles are run under (Podman keeps runc as its default); g++
+# builds libFuzzer for the fuzz targets (scripts/fuzz.sh); qemu-user-static
+# runs foreign platforms (the arm64 half of the multi-platform fixture, and
+# slim's --platform runs), and seccomp's scmp_sys_resolver checks names.
 APT_PKGS=(docker.io debootstrap "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev wrk
-    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc
+    curl openjdk-17-jdk-headless postgresql-client-15 podman docker-registry skopeo jq apache2-utils golang-go openssl gcc g++
     crun qemu-user-static binfmt-support seccomp)
 
 # --- Debian packages --------------------------------------------------------

@@ -6,10 +6,25 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-step() { printf '\n== %s\n' "$*" >&2; }
+# Each step says how much disk is left: CI machines have little to spare.
+step() { printf '\n== %s (disk free: %s)\n' "$*" "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" >&2; }
 
 step "setup"
 bash scripts/setup.sh
+step "fuzzing (each target ${SLIM_FUZZ_SECONDS:-30} s; scripts/fuzz.sh SECONDS for longer)"
+# The readers of untrusted images (slim-image) under libFuzzer: a crash,
+# a hang or a memory blow-up fails the suite, with the input to keep in
+# fuzz/regressions/. SLIM_FUZZ_SECONDS=0 skips it.
+if [ "${SLIM_FUZZ_SECONDS:-30}" != 0 ]; then
+    bash scripts/fuzz.sh "${SLIM_FUZZ_SECONDS:-30}"
+    # The instrumented build (a second copy of slim-image's dependencies)
+    # is only reused by the next local run; where disk is short it goes,
+    # the grown corpus stays.
+    if [ "$(df -k --output=avail . | tail -n 1)" -lt $((40 * 1024 * 1024)) ]; then
+        rm -rf target/fuzz/release target/fuzz/"$(rustc -vV | sed -n 's/^host: //p')"
+        echo "fuzz: less than 40 GB free, removed the fuzz build (kept target/fuzz/corpus)" >&2
+    fi
+fi
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
@@ -19,13 +34,6 @@ step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
     py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc php-web py-api static-site learn \
     nginx-multiarch >/dev/null
-step "fuzzing (each target ${SLIM_FUZZ_SECONDS:-30} s; scripts/fuzz.sh SECONDS for longer)"
-# The readers of untrusted images (slim-image) under libFuzzer: a crash,
-# a hang or a memory blow-up fails the suite, with the input to keep in
-# fuzz/regressions/. SLIM_FUZZ_SECONDS=0 skips it.
-if [ "${SLIM_FUZZ_SECONDS:-30}" != 0 ]; then
-    bash scripts/fuzz.sh "${SLIM_FUZZ_SECONDS:-30}"
-fi
 step "tests"
 # --all-targets: unit and end-to-end tests (no doc tests; the crates have none).
 log="$(mktemp)"

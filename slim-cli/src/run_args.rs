@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::engine::{Mount, MountKind, RunOptions};
+use crate::engine::{Mount, MountKind, Network, RunOptions};
 
 /// How the probed container (and `--verify`'s) is run, as with docker run.
 /// Where --help lists these (one heading: clap would carry a struct-level
@@ -35,10 +35,12 @@ pub struct RunArgs {
     /// type=bind|volume|tmpfs,source=SRC,target=DST[,readonly].
     #[arg(help_heading = RUN_HEADING, long = "mount", value_name = "SPEC", value_parser = parse_mount)]
     pub mount: Vec<Mount>,
-    /// Connect the container to this network (instead of the default bridge).
-    #[arg(help_heading = RUN_HEADING, long, value_name = "NAME")]
-    pub network: Option<String>,
-    /// A name the container answers to on --network.
+    /// Connect the container to this network (instead of the default
+    /// bridge); repeatable, to join several. name=NET,alias=A[,alias=B]
+    /// gives a network its own aliases.
+    #[arg(help_heading = RUN_HEADING, long, value_name = "NAME|name=NET,alias=A", value_parser = parse_network)]
+    pub network: Vec<Network>,
+    /// A name the container answers to on the first --network.
     #[arg(help_heading = RUN_HEADING, long = "network-alias", value_name = "NAME", requires = "network")]
     pub network_alias: Vec<String>,
     /// Run as this user (NAME, UID, NAME:GROUP or UID:GID).
@@ -120,8 +122,7 @@ impl RunArgs {
         Ok(RunOptions {
             env,
             mounts,
-            network: self.network.clone(),
-            network_aliases: self.network_alias.clone(),
+            networks: networks(&self.network, &self.network_alias)?,
             user: self.user.clone(),
             entrypoint: self.entrypoint.as_ref().map(|e| {
                 if e.is_empty() {
@@ -137,6 +138,77 @@ impl RunArgs {
             labels: Default::default(),
         })
     }
+}
+
+/// The networks of `--network`, `--network-alias` on the first (as docker
+/// run puts it). Docker refuses what it cannot do: an alias given both
+/// ways, a network twice, and several networks when one of them is a
+/// network mode (bridge, host, none, container:ID) rather than a network
+/// of the user's.
+fn networks(given: &[Network], aliases: &[String]) -> Result<Vec<Network>> {
+    let mut out = given.to_vec();
+    if let Some(first) = out.first_mut() {
+        if !aliases.is_empty() {
+            if !first.aliases.is_empty() {
+                bail!(
+                    "conflicting options: cannot specify both --network-alias and per-network alias (on {})",
+                    first.name
+                );
+            }
+            first.aliases = aliases.to_vec();
+        }
+    }
+    let mut names: Vec<&str> = out.iter().map(|n| n.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        bail!("--network {} is given twice", w[0]);
+    }
+    let is_mode =
+        |n: &str| ["default", "bridge", "host", "none"].contains(&n) || n.starts_with("container:");
+    if out.len() > 1 {
+        if let Some(mode) = out.iter().find(|n| is_mode(&n.name)) {
+            bail!(
+                "conflicting options: --network {} cannot be combined with other networks (docker run refuses it too)",
+                mode.name
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `--network NAME`, or docker's `name=NET,alias=A,...` form (the keys
+/// slim applies: name and alias).
+fn parse_network(s: &str) -> Result<Network, String> {
+    if !s.contains('=') {
+        if s.is_empty() {
+            return Err("--network needs a name".into());
+        }
+        return Ok(Network {
+            name: s.to_string(),
+            aliases: Vec::new(),
+        });
+    }
+    let mut net = Network::default();
+    for field in split_csv(s)? {
+        match field.split_once('=') {
+            Some(("name", v)) if !v.is_empty() => net.name = v.to_string(),
+            Some(("alias", v)) if !v.is_empty() => net.aliases.push(v.to_string()),
+            Some((k @ ("name" | "alias"), _)) => return Err(format!("{k} needs a value in {s:?}")),
+            Some((
+                k @ ("ip" | "ip6" | "link-local-ip" | "driver-opt" | "mac-address" | "gw-priority"),
+                _,
+            )) => {
+                return Err(format!(
+                    "--network {k}= is docker's but not supported by slim (name and alias are)"
+                ))
+            }
+            _ => return Err(format!("invalid field {field:?} in --network {s:?}")),
+        }
+    }
+    if net.name.is_empty() {
+        return Err(format!("--network {s:?} names no network (name=NET)"));
+    }
+    Ok(net)
 }
 
 /// A bind's source made absolute (against `cwd`) and checked: the engine
@@ -637,6 +709,61 @@ mod tests {
     }
 
     #[test]
+    fn networks_repeat_with_aliases_on_each() {
+        let net = |name: &str, aliases: &[&str]| Network {
+            name: name.into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        };
+        let a = args(&[
+            "--network",
+            "front",
+            "--network",
+            "name=back,alias=api,alias=app",
+            "--network-alias",
+            "web",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.options_with(&no_env).unwrap().networks,
+            [net("front", &["web"]), net("back", &["api", "app"])]
+        );
+        for (bad, says) in [
+            (
+                &["--network", "name=a,alias=x", "--network-alias", "y"][..],
+                "conflicting options",
+            ),
+            (&["--network", "a", "--network", "name=a"], "given twice"),
+            (
+                &["--network", "host", "--network", "b"],
+                "cannot be combined",
+            ),
+            (
+                &["--network", "a", "--network", "container:x"],
+                "cannot be combined",
+            ),
+        ] {
+            let e = args(bad).unwrap().options_with(&no_env).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad:?}: {e}");
+        }
+        for bad in [
+            "name=a,ip=10.0.0.2",
+            "alias=x",
+            "name=",
+            "name=a,bogus=1",
+            "name=a,alias",
+            "",
+        ] {
+            assert!(parse_network(bad).is_err(), "{bad}");
+        }
+        // One network mode alone is docker run's --network as always.
+        let host = args(&["--network", "host"]).unwrap();
+        assert_eq!(
+            host.options_with(&no_env).unwrap().networks,
+            [net("host", &[])]
+        );
+    }
+
+    #[test]
     fn the_rest_as_docker_run_takes_them() {
         let a = args(&[
             "--network",
@@ -660,8 +787,13 @@ mod tests {
         ])
         .unwrap();
         let o = a.options_with(&no_env).unwrap();
-        assert_eq!(o.network.as_deref(), Some("net1"));
-        assert_eq!(o.network_aliases, ["app"]);
+        assert_eq!(
+            o.networks,
+            [Network {
+                name: "net1".into(),
+                aliases: vec!["app".into()]
+            }]
+        );
         assert_eq!(o.entrypoint, Some(vec!["/bin/sh -c".to_string()]));
         assert_eq!(
             o.cmd,

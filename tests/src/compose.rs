@@ -33,11 +33,11 @@ pub fn slim_compose(project: &str) -> Command {
     cmd
 }
 
-fn names(args: &[&str]) -> Vec<String> {
-    let out: Output = Command::new("docker").args(args).output().unwrap();
+fn names(cli: &str, args: &[&str]) -> Vec<String> {
+    let out: Output = Command::new(cli).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "docker {args:?}: {}",
+        "{cli} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
@@ -47,19 +47,33 @@ fn names(args: &[&str]) -> Vec<String> {
 }
 
 /// Containers, networks and volumes named after `project` or labelled
-/// with it: none may be left after a run, whatever its end.
+/// with it in Docker: none may be left after a run, whatever its end.
 pub fn leftovers(project: &str) -> Vec<String> {
+    leftovers_in("docker", project)
+}
+
+/// [`leftovers`] in the engine of `cli` (docker or podman).
+pub fn leftovers_in(cli: &str, project: &str) -> Vec<String> {
     let by_label = format!("label=slim.compose.project={project}");
     let by_name = format!("name={project}");
     let mut left = Vec::new();
     for filter in [&by_label, &by_name] {
-        for c in names(&["ps", "-a", "--format", "{{.Names}}", "--filter", filter]) {
+        for c in names(
+            cli,
+            &["ps", "-a", "--format", "{{.Names}}", "--filter", filter],
+        ) {
             left.push(format!("container {c}"));
         }
-        for n in names(&["network", "ls", "--format", "{{.Name}}", "--filter", filter]) {
+        for n in names(
+            cli,
+            &["network", "ls", "--format", "{{.Name}}", "--filter", filter],
+        ) {
             left.push(format!("network {n}"));
         }
-        for v in names(&["volume", "ls", "--format", "{{.Name}}", "--filter", filter]) {
+        for v in names(
+            cli,
+            &["volume", "ls", "--format", "{{.Name}}", "--filter", filter],
+        ) {
             left.push(format!("volume {v}"));
         }
     }
@@ -68,25 +82,26 @@ pub fn leftovers(project: &str) -> Vec<String> {
     left
 }
 
-/// Removes what `leftovers` finds, so a failing test leaves nothing either.
-pub fn remove_leftovers(project: &str) {
-    for item in leftovers(project) {
+/// Removes what `leftovers_in` finds, so a failing test leaves nothing either.
+pub fn remove_leftovers(cli: &str, project: &str) {
+    for item in leftovers_in(cli, project) {
         let (kind, name) = item.split_once(' ').unwrap();
         let args: Vec<&str> = match kind {
             "container" => vec!["rm", "-f", "-v", name],
             "network" => vec!["network", "rm", name],
             _ => vec!["volume", "rm", "-f", name],
         };
-        let _ = Command::new("docker").args(&args).output();
+        let _ = Command::new(cli).args(&args).output();
     }
 }
 
-/// Calls [`remove_leftovers`] on drop.
-pub struct Project(pub String);
+/// A compose project's name, and the engine CLI (docker or podman) whose
+/// leftovers of it [`remove_leftovers`] removes on drop.
+pub struct Project(pub String, pub &'static str);
 
 impl Drop for Project {
     fn drop(&mut self) {
-        remove_leftovers(&self.0);
+        remove_leftovers(self.1, &self.0);
     }
 }
 
@@ -103,8 +118,20 @@ impl Scenario {
         Scenario {
             tag: Tag::new(&format!("compose-{name}")),
             dir: TempDir::new(&format!("compose-{name}")),
-            project: Project(project_name(name)),
+            project: Project(project_name(name), "docker"),
         }
+    }
+
+    /// A scenario whose slim runs use Podman (`--engine podman`).
+    pub fn podman(name: &str) -> Self {
+        let mut s = Self::new(name);
+        s.project.1 = "podman";
+        s
+    }
+
+    /// The engine CLI the project's objects are in.
+    pub fn cli(&self) -> &'static str {
+        self.project.1
     }
 
     /// `slim build [SOURCE] --tag .. --artifacts .. --compose-file FILE..
@@ -117,6 +144,9 @@ impl Scenario {
         }
         cmd.args(["--tag", &self.tag.0, "--artifacts"])
             .arg(&self.dir.0);
+        if self.cli() == "podman" {
+            cmd.args(["--engine", "podman"]);
+        }
         for file in files {
             cmd.arg("--compose-file").arg(compose_file(file));
         }
@@ -127,7 +157,7 @@ impl Scenario {
     /// Asserts the project left nothing in the engine `after` something.
     pub fn assert_no_leftovers(&self, after: &str) {
         assert_eq!(
-            leftovers(&self.project.0),
+            leftovers_in(self.cli(), &self.project.0),
             Vec::<String>::new(),
             "left in the engine after {after}"
         );
@@ -146,13 +176,16 @@ impl Scenario {
     /// The compose services of the project that run now.
     pub fn running_services(&self) -> Vec<String> {
         let label = format!("label=slim.compose.project={}", self.project.0);
-        names(&[
-            "ps",
-            "--format",
-            "{{.Label \"slim.compose.service\"}}",
-            "--filter",
-            &label,
-        ])
+        names(
+            self.cli(),
+            &[
+                "ps",
+                "--format",
+                "{{.Label \"slim.compose.service\"}}",
+                "--filter",
+                &label,
+            ],
+        )
     }
 
     /// Waits up to a minute for all of `services` to run; false if they

@@ -22,6 +22,15 @@ impl Network {
         Network { name, cli }
     }
 
+    /// `c`'s address on this network (for engines whose networks have no DNS).
+    pub fn address_of(&self, c: &Container) -> String {
+        let format = format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            self.name
+        );
+        run_ok(self.cli, &["inspect", "-f", &format, &c.id])
+    }
+
     /// The containers attached to it now.
     pub fn containers(&self) -> String {
         run_ok(
@@ -43,6 +52,22 @@ impl Drop for Network {
             .args(["network", "rm", &self.name])
             .output();
     }
+}
+
+/// Every path in `image`'s filesystem (docker export of a created container).
+pub fn image_paths(image: &str) -> Vec<String> {
+    let id = run_ok("docker", &["create", image]);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker export {id} | tar -t"))
+        .output()
+        .unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| format!("/{}", l.trim_end_matches('/')))
+        .collect()
 }
 
 /// A Redis container on `net`, answering as `alias`.

@@ -4,25 +4,7 @@
 //! mount); a secret passed with --env is in neither report.json nor the
 //! slim image's config, which stays the source's except for the
 //! --set-* edits asked for.
-use std::process::Command;
-
 use slim_tests::{run_env::*, *};
-
-/// Every path in `image`'s filesystem (docker export of a created container).
-fn image_paths(image: &str) -> Vec<String> {
-    let id = run_ok("docker", &["create", image]);
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("docker export {id} | tar -t"))
-        .output()
-        .unwrap();
-    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| format!("/{}", l.trim_end_matches('/')))
-        .collect()
-}
 
 #[test]
 fn a_mounted_config_and_an_env_secret_stay_out_of_image_and_report() {

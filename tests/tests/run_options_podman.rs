@@ -12,18 +12,7 @@ fn podman_slims_the_redis_app_on_its_network() {
     let redis_image = in_podman(&fixture("redis"));
     let net = Network::new("podman", "greeter-podman");
     let redis = Container::run_with("podman", &["--network", &net.name, &redis_image]);
-    let ip = run_ok(
-        "podman",
-        &[
-            "inspect",
-            "-f",
-            &format!(
-                "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
-                net.name
-            ),
-            &redis.id,
-        ],
-    );
+    let ip = net.address_of(&redis);
     assert!(!ip.is_empty(), "Redis has an address on {}", net.name);
     wait_for_redis(&redis);
     let tag = PodmanTag(Tag::new("greeter-podman").0.clone());

@@ -617,12 +617,6 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
             ))
         }
     };
-    if is_target {
-        // The probe container joins one network (RunOptions has one).
-        for (key, _) in networks.iter().skip(1) {
-            ctx.ignore(format!("{}.{key}", path("networks")));
-        }
-    }
     let mut ports = Vec::new();
     for key in ["ports", "expose"] {
         let Some(list) = m.get(key) else { continue };
@@ -653,8 +647,7 @@ fn parse_service(name: &str, v: &Value, is_target: bool, ctx: &mut Ctx<'_>) -> R
     let run = RunOptions {
         env: env.into_iter().collect(),
         mounts,
-        network: None,
-        network_aliases: Vec::new(),
+        networks: Vec::new(),
         user: string("user", ctx)?,
         entrypoint: command(m.get("entrypoint"), &path("entrypoint"), ctx)?,
         cmd: command(m.get("command"), &path("command"), ctx)?,
@@ -1155,7 +1148,6 @@ secrets: {token: {file: t}}
                 "secrets",
                 "services.app.build",
                 "services.app.deploy",
-                "services.app.networks.back",
                 "services.app.networks.back.ipv4_address",
                 "services.app.profiles",
                 "services.db.ports",

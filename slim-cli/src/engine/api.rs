@@ -457,9 +457,13 @@ pub async fn create(
     };
     let mut config = config;
     apply_run_options(spec.run, &mut config);
-    create_named(docker, &format!("slim-{session}"), config)
+    let id = create_named(docker, &format!("slim-{session}"), config)
         .await
-        .with_context(|| format!("cannot create a container of {image}"))
+        .with_context(|| format!("cannot create a container of {image}"))?;
+    // Should this fail, the container goes with its session (registered
+    // before it was created).
+    connect_networks(docker, &id, spec.run).await?;
+    Ok(id)
 }
 
 /// Creates a container named `name` from `config`, returning its id.
@@ -494,7 +498,7 @@ fn env_list(env: &[(String, String)]) -> Vec<String> {
 /// (their dependencies are created through it too); labels slim set
 /// already are kept.
 pub fn apply_run_options(run: &super::RunOptions, config: &mut Config<String>) {
-    use bollard::models::{EndpointSettings, Mount as ApiMount, MountTypeEnum};
+    use bollard::models::{Mount as ApiMount, MountTypeEnum};
     if !run.env.is_empty() {
         // The engine merges these over the image's, as for docker run.
         let mut env: Vec<(String, String)> = config
@@ -559,16 +563,46 @@ pub fn apply_run_options(run: &super::RunOptions, config: &mut Config<String>) {
     if !run.add_hosts.is_empty() {
         host.extra_hosts = Some(run.add_hosts.clone());
     }
-    if let Some(net) = &run.network {
-        host.network_mode = Some(net.clone());
-        let endpoint = EndpointSettings {
-            aliases: (!run.network_aliases.is_empty()).then(|| run.network_aliases.clone()),
-            ..Default::default()
-        };
+    // The first network at create; [`connect_networks`] joins the others
+    // (Engine APIs before 1.44 take one endpoint at create).
+    if let Some(net) = run.networks.first() {
+        host.network_mode = Some(net.name.clone());
         config.networking_config = Some(bollard::container::NetworkingConfig {
-            endpoints_config: HashMap::from([(net.clone(), endpoint)]),
+            endpoints_config: HashMap::from([(net.name.clone(), endpoint_of(net))]),
         });
     }
+}
+
+fn endpoint_of(net: &super::Network) -> bollard::models::EndpointSettings {
+    bollard::models::EndpointSettings {
+        aliases: (!net.aliases.is_empty()).then(|| net.aliases.clone()),
+        ..Default::default()
+    }
+}
+
+/// Joins the created (not started) container `id` to the networks of
+/// `run` after the first, each with its aliases, so that it starts on all
+/// of them.
+pub async fn connect_networks(docker: &Docker, id: &str, run: &super::RunOptions) -> Result<()> {
+    for net in run.networks.iter().skip(1) {
+        docker
+            .connect_network(
+                &net.name,
+                bollard::network::ConnectNetworkOptions {
+                    container: id.to_string(),
+                    endpoint_config: endpoint_of(net),
+                },
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect container {} to network {}",
+                    short(id),
+                    net.name
+                )
+            })?;
+    }
+    Ok(())
 }
 
 pub async fn start(docker: &Docker, id: &str) -> Result<()> {
@@ -581,7 +615,7 @@ pub async fn start(docker: &Docker, id: &str) -> Result<()> {
 /// The container's inspection; `None` when the engine reports a state
 /// bollard cannot read: Podman's compatible API says `stopped` for a
 /// container that exited, which is not one of Docker's states.
-async fn inspect(
+pub async fn inspect(
     docker: &Docker,
     id: &str,
 ) -> Result<Option<bollard::models::ContainerInspectResponse>> {
@@ -856,16 +890,23 @@ pub async fn logs_tail(docker: &Docker, id: &str, lines: usize) -> String {
 /// Output and exit code of a command run in the container.
 pub struct ExecOutput {
     pub exit_code: i64,
+    pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs `sh -c CMD` inside the running container.
 pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ExecOutput> {
+    exec_argv(docker, id, &["sh", "-c", cmd]).await
+}
+
+/// Runs `argv` inside the running container, its output collected.
+pub async fn exec_argv(docker: &Docker, id: &str, argv: &[&str]) -> Result<ExecOutput> {
+    let cmd = argv.join(" ");
     let created = docker
         .create_exec(
             id,
             CreateExecOptions {
-                cmd: Some(vec!["sh", "-c", cmd]),
+                cmd: Some(argv.to_vec()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()
@@ -897,9 +938,45 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &str) -> Result<ExecOutput> {
         .exit_code
         .unwrap_or(-1);
     tracing::debug!(cmd, exit_code, %stdout, "exec finished");
-    Ok(ExecOutput { exit_code, stderr })
+    Ok(ExecOutput {
+        exit_code,
+        stdout,
+        stderr,
+    })
 }
 
 pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Network, RunOptions};
+
+    #[test]
+    fn the_first_network_is_joined_at_create_with_its_aliases() {
+        let net = |name: &str, alias: &str| Network {
+            name: name.into(),
+            aliases: vec![alias.into()],
+        };
+        let run = RunOptions {
+            networks: vec![net("front", "web"), net("back", "api")],
+            ..Default::default()
+        };
+        let mut config = Config::default();
+        apply_run_options(&run, &mut config);
+        let host = config.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("front"));
+        let endpoints = config.networking_config.unwrap().endpoints_config;
+        assert_eq!(endpoints.len(), 1, "one endpoint at create: {endpoints:?}");
+        assert_eq!(
+            endpoints["front"].aliases.as_deref(),
+            Some(&["web".to_string()][..])
+        );
+        let mut none = Config::default();
+        apply_run_options(&RunOptions::default(), &mut none);
+        assert!(none.networking_config.is_none());
+        assert_eq!(none.host_config.unwrap().network_mode, None);
+    }
 }

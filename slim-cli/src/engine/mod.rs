@@ -14,7 +14,7 @@ use anyhow::Result;
 use bollard::Docker;
 
 pub use api::{short, split_reference, ExecOutput};
-pub use run_options::{Mount, MountKind, RunOptions};
+pub use run_options::{Mount, MountKind, Network, RunOptions};
 pub use stop::StopRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -29,6 +29,30 @@ impl EngineKind {
         match self {
             EngineKind::Docker => "Docker",
             EngineKind::Podman => "Podman",
+        }
+    }
+
+    /// Whether containers on one of its networks find each other by name
+    /// (service names, aliases) through the engine's DNS. Docker's
+    /// user-defined networks always do. Podman's do only with netavark and
+    /// aardvark-dns, or CNI with the dnsname plugin, which many installs
+    /// lack (Debian's podman 4.3 on CNI, for one), and its compatible API
+    /// does not say which: slim puts the names in /etc/hosts there.
+    pub fn resolves_names(self) -> bool {
+        match self {
+            EngineKind::Docker => true,
+            EngineKind::Podman => false,
+        }
+    }
+
+    /// Whether it runs a container's healthcheck by itself. Podman runs
+    /// them from systemd timers, so without systemd (in a container, on
+    /// many CI runners) no check ever runs and the container stays
+    /// "starting": slim runs the check there, as the engine would.
+    pub fn runs_healthchecks(self) -> bool {
+        match self {
+            EngineKind::Docker => true,
+            EngineKind::Podman => false,
         }
     }
 

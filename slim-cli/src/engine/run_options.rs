@@ -13,10 +13,10 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// `--volume` and `--mount`.
     pub mounts: Vec<Mount>,
-    /// `--network NAME`: the container joins it (instead of the default bridge).
-    pub network: Option<String>,
-    /// `--network-alias`: names on `network`.
-    pub network_aliases: Vec<String>,
+    /// `--network` (repeatable): the networks the container joins instead
+    /// of the default bridge, each with its aliases. The first is joined
+    /// when it is created, the others before it starts.
+    pub networks: Vec<Network>,
     pub user: Option<String>,
     /// `--entrypoint` (an empty vector clears the image's).
     pub entrypoint: Option<Vec<String>>,
@@ -28,6 +28,15 @@ pub struct RunOptions {
     pub hostname: Option<String>,
     /// Extra labels on the probe container (compose project labels).
     pub labels: BTreeMap<String, String>,
+}
+
+/// One network the container joins, and the names it answers to there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Network {
+    /// The engine's name of the network.
+    pub name: String,
+    /// `--network-alias`, or compose's service name and `aliases`.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -125,8 +134,13 @@ impl RunOptions {
                         .collect(),
                 })
                 .collect(),
-            network: self.network.clone(),
-            network_aliases: self.network_aliases.clone(),
+            network: self.networks.first().map(|n| n.name.clone()),
+            network_aliases: self
+                .networks
+                .first()
+                .map(|n| n.aliases.clone())
+                .unwrap_or_default(),
+            networks: self.networks.clone(),
             user: self.user.clone(),
             workdir: self.workdir.clone(),
             hostname: self.hostname.clone(),
@@ -146,8 +160,11 @@ pub struct RunSummary {
     /// Names set with --env/--env-file (their values are never written).
     pub env_names: Vec<String>,
     pub mounts: Vec<MountSummary>,
+    /// The first network (`networks[0]`), and its aliases.
     pub network: Option<String>,
     pub network_aliases: Vec<String>,
+    /// Every network joined, in order, with its aliases.
+    pub networks: Vec<Network>,
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub hostname: Option<String>,

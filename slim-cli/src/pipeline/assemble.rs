@@ -253,7 +253,10 @@ mod tests {
                 target: "/etc/app.conf".into(),
                 read_only: true,
             }],
-            network: Some("appnet".into()),
+            networks: vec![crate::engine::Network {
+                name: "appnet".into(),
+                aliases: Vec::new(),
+            }],
             ..Default::default()
         }
     }
