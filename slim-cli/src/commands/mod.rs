@@ -22,7 +22,7 @@ fn print_platforms(
     quiet: bool,
 ) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(summary)?);
+        stdout(&(serde_json::to_string_pretty(summary)? + "\n"))?;
     } else if !quiet {
         for r in runs {
             eprintln!("== {} ({:.1} s)", r.platform, r.seconds);
