@@ -197,6 +197,9 @@ pub struct KeepSummary {
     pub listed_dropped: usize,
     /// Imports no file of the image provides (`file: module`).
     pub unresolved_imports: Vec<String>,
+    /// Imports a resolver deliberately did not follow (`file: module`):
+    /// Python's standard library tooling imported inside functions.
+    pub not_followed_imports: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

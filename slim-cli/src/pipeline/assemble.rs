@@ -136,6 +136,7 @@ pub fn keep_summary(
         listed_dropped: selection.listed_dropped,
         rules,
         unresolved_imports: std::mem::take(&mut selection.unresolved_imports),
+        not_followed_imports: std::mem::take(&mut selection.not_followed_imports),
     }
 }
 
