@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use rustpython_ast::{self as ast, Visitor};
 
 use super::{is_dir, is_file, join, parent, read_text, Imports, Resolver};
-use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
+use crate::rebuild::{paths::resolve_path, rootfs::LayerStack};
 
 /// Prefixes under which Python installations keep `pythonX.Y` and
 /// `python3` directories.
