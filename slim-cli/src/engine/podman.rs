@@ -38,6 +38,13 @@ pub async fn ensure_service(endpoint: &str) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create {} for Podman's socket", dir.display()))?;
     }
+    // One starter at a time: a second service started on the same path
+    // unlinks the first one's socket, and removes its own when it exits,
+    // leaving the survivor serving nothing (two slim runs at once did it).
+    let _lock = lock_beside(path)?;
+    if answers(path).await {
+        return Ok(());
+    }
     let mut cmd = std::process::Command::new("podman");
     cmd.args([
         "system",
@@ -68,6 +75,21 @@ pub async fn ensure_service(endpoint: &str) -> Result<()> {
     bail!(
         "Podman's API service did not come up on {endpoint} within 10 s; run `podman system service {endpoint}` to see why"
     )
+}
+
+/// An exclusive lock on `SOCKET.slim-lock`, held until dropped.
+fn lock_beside(socket: &Path) -> Result<std::fs::File> {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".slim-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_context(|| format!("cannot open {}", Path::new(&name).display()))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("cannot lock {}", Path::new(&name).display()))?;
+    Ok(file)
 }
 
 /// The profile as a file: Podman's compatible API reads `seccomp=` in
