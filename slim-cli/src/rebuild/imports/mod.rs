@@ -13,6 +13,7 @@ mod perl;
 mod php;
 mod php_syntax;
 mod python;
+mod python_dist;
 mod python_scan;
 mod ruby;
 
@@ -47,6 +48,13 @@ fn parent(path: &str) -> &str {
         Some(("", _)) | None => "/",
         Some((p, _)) => p,
     }
+}
+
+/// How a dependency an app declares but the image lacks is recorded among
+/// the unresolved imports: `declared dependency NAME (FILE)`, FILE being
+/// the manifest or lock file that declares it.
+fn declared_missing(name: &str, by: &str) -> String {
+    format!("declared dependency {name} ({by})")
 }
 
 /// What one file imports, resolved in the image.
@@ -92,7 +100,7 @@ pub trait Resolver: Send {
 pub fn all() -> Vec<Box<dyn Resolver>> {
     vec![
         Box::new(python::Python::default()),
-        Box::new(javascript::JavaScript),
+        Box::new(javascript::JavaScript::default()),
         Box::new(ruby::Ruby::default()),
         Box::new(perl::Perl::default()),
         Box::new(php::Php::default()),
