@@ -111,6 +111,8 @@ pub struct Ruby {
     /// Directory entries, read once: most names are looked for in many
     /// roots before one has them.
     listings: HashMap<String, std::collections::HashSet<String>>,
+    /// Per directory: the app directory at or above it, if any.
+    apps: HashMap<String, Option<String>>,
     /// App directories whose declared gems were kept.
     declared: HashSet<String>,
 }
@@ -310,16 +312,25 @@ impl Ruby {
     /// The Bundler app directory above `file` (where its Gemfile is): its
     /// files to keep and its vendored gems' roots.
     fn bundle(&mut self, fs: &LayerStack, file: &str) -> Option<(String, Vec<Root>)> {
-        let mut dir = parent(file).to_string();
-        loop {
-            if APP_MARKERS.iter().any(|g| is_file(fs, &join(&dir, g))) {
-                break;
+        let mut chain = Vec::new();
+        let mut d = parent(file).to_string();
+        let found = loop {
+            if let Some(app) = self.apps.get(&d) {
+                break app.clone();
             }
-            if dir == "/" {
-                return None;
+            chain.push(d.clone());
+            if APP_MARKERS.iter().any(|g| is_file(fs, &join(&d, g))) {
+                break Some(d.clone());
             }
-            dir = parent(&dir).to_string();
+            if d == "/" {
+                break None;
+            }
+            d = parent(&d).to_string();
+        };
+        for c in chain {
+            self.apps.insert(c, found.clone());
         }
+        let dir = found?;
         let roots = self
             .bundles
             .entry(dir.clone())
