@@ -182,6 +182,7 @@ fn python_app_keeps_its_declared_requirements() {
         "{unresolved}"
     );
     assert!(!unresolved.contains("greet-windows"), "{unresolved}");
+    assert_eq!(r["keep"]["declared_missing"], 1, "{unresolved}");
 }
 
 #[test]

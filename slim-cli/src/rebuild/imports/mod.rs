@@ -54,7 +54,18 @@ fn parent(path: &str) -> &str {
 /// the unresolved imports: `declared dependency NAME (FILE)`, FILE being
 /// the manifest or lock file that declares it.
 fn declared_missing(name: &str, by: &str) -> String {
-    format!("declared dependency {name} ({by})")
+    format!("{DECLARED_MISSING}{name} ({by})")
+}
+
+/// The start of an unresolved import that is a declared dependency the
+/// image lacks (after the importing file's `FILE: `).
+pub const DECLARED_MISSING: &str = "declared dependency ";
+
+/// Whether an unresolved import (`FILE: WHAT`) is a declared dependency.
+pub fn is_declared_missing(unresolved: &str) -> bool {
+    unresolved
+        .split_once(": ")
+        .is_some_and(|(_, what)| what.starts_with(DECLARED_MISSING))
 }
 
 /// What one file imports, resolved in the image.
