@@ -106,6 +106,10 @@ const LOCK_FILES: &[&str] = &[
     "node_modules/.package-lock.json",
 ];
 
+/// Flags of a lock entry whose package may be absent by design (not
+/// reported when it is).
+const LOCK_MAY_BE_ABSENT: &[&str] = &["optional", "devOptional", "peer"];
+
 #[derive(Default)]
 pub struct JavaScript {
     /// Per directory: the directory of the nearest `package.json` at or
@@ -415,7 +419,7 @@ impl JavaScript {
             if is_dir(fs, &dir) {
                 let found = Self::package_entry(fs, &dir, None, &mut out.kept);
                 out.kept.extend(found);
-            } else if !flag(entry, "optional") && !flag(entry, "devOptional") {
+            } else if !LOCK_MAY_BE_ABSENT.iter().any(|f| flag(entry, f)) {
                 let name = key
                     .rsplit_once("node_modules/")
                     .map_or(key.as_str(), |k| k.1);
