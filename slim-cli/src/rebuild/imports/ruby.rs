@@ -527,6 +527,18 @@ fn dev_only_gems(gemfile: Vec<u8>) -> BTreeSet<String> {
     g.dev.difference(&g.runtime).cloned().collect()
 }
 
+/// Whether `dir` (`NAME-VERSION[-PLATFORM]`) is gem `name` at `version`
+/// (any platform), or at any version when the lock gives none.
+fn is_gem_dir(dir: &str, name: &str, version: &str) -> bool {
+    let Some(v) = dir.strip_prefix(name).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    if version.is_empty() {
+        return v.starts_with(|c: char| c.is_ascii_digit());
+    }
+    v == version || v.strip_prefix(version).is_some_and(|p| p.starts_with('-'))
+}
+
 /// The runtime gems of a lock: every spec reachable from its DEPENDENCIES
 /// but the development-only ones (all specs when it lists none).
 fn runtime_gems(lock: &Lock, dev: &BTreeSet<String>) -> BTreeSet<String> {
@@ -566,7 +578,6 @@ impl Ruby {
         let dev = read(fs, &gemfile).map(dev_only_gems).unwrap_or_default();
         for name in runtime_gems(&lock, &dev) {
             let version = lock.specs.get(&name).map(|s| s.0.as_str()).unwrap_or("");
-            let dir_name = format!("{name}-{version}");
             let entries = [
                 format!("{name}.rb"),
                 format!("{}.rb", name.replace('-', "/")),
@@ -575,11 +586,9 @@ impl Ruby {
             let mine: Vec<&Root> = roots
                 .iter()
                 .filter(|r| {
-                    r.gem.as_deref().is_some_and(|g| {
-                        (!version.is_empty()
-                            && (g == dir_name || g.starts_with(&format!("{dir_name}-"))))
-                            || (version.is_empty() && g.starts_with(&format!("{name}-")))
-                    })
+                    r.gem
+                        .as_deref()
+                        .is_some_and(|g| is_gem_dir(g, &name, version))
                 })
                 .collect();
             let mut found: Vec<String> = mine
@@ -849,6 +858,19 @@ mod tests {
         );
         // Once per app.
         assert!(r.imports(&fs, "/opt/shop/app.rb").kept.is_empty());
+    }
+
+    #[test]
+    fn gem_directories_match_name_version_and_platform() {
+        assert!(is_gem_dir("rack-3.0.1", "rack", "3.0.1"));
+        assert!(is_gem_dir(
+            "nokogiri-1.15.0-x86_64-linux",
+            "nokogiri",
+            "1.15.0"
+        ));
+        assert!(!is_gem_dir("rack-session-2.0", "rack", ""));
+        assert!(is_gem_dir("rack-2.2", "rack", ""));
+        assert!(!is_gem_dir("rack-3.0.10", "rack", "3.0.1"));
     }
 
     #[test]
