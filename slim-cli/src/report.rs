@@ -201,6 +201,9 @@ pub struct KeepSummary {
     pub unresolved_imports: Vec<String>,
     /// How many of `unresolved_imports` are declared dependencies.
     pub declared_missing: usize,
+    /// Imports a resolver deliberately did not follow (`file: module`):
+    /// Python's standard library tooling imported inside functions.
+    pub not_followed_imports: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -116,9 +116,19 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// Held by each test of a binary that calls [`docker_leftovers`]: that
+/// check counts every slim container of an image created since a time, so
+/// another test of the same image running meanwhile (the test harness runs
+/// a binary's tests in parallel) would be counted as a leak.
+pub fn leftover_check_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What slim left in Docker of the containers it created from `image` since
 /// `since`: those containers, and the volumes they mounted. Empty: nothing.
 /// `volumes`: the runs had an anonymous volume (the check must see one).
+/// Callers hold [`leftover_check_lock`].
 pub fn docker_leftovers(image: &str, since: u64, volumes: bool) -> Vec<String> {
     let until = (now() + 1).to_string();
     let since = since.to_string();

@@ -9,6 +9,7 @@ fn repeated_network_flags_join_each_network() {
     if !e2e_ready() {
         return;
     }
+    let _serial = leftover_check_lock();
     let front = Network::new("docker", "greeter-front");
     let (app, back, redis) = greeter_beside_redis("greeter-back");
     let since = now();

@@ -12,6 +12,7 @@ fn an_app_needing_redis_is_slimmed_beside_it_and_works_there() {
     if !e2e_ready() {
         return;
     }
+    let _serial = leftover_check_lock();
     let (app, net, redis) = greeter_beside_redis("greeter");
     let dir = TempDir::new("greeter");
     let tag = Tag::new("greeter");
@@ -83,6 +84,7 @@ fn a_build_that_fails_or_is_interrupted_leaves_nothing() {
     if !e2e_ready() {
         return;
     }
+    let _serial = leftover_check_lock();
     let (app, net, redis) = greeter_beside_redis("greeter-fail");
     let since = now();
 

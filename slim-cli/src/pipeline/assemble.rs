@@ -141,6 +141,7 @@ pub fn keep_summary(
             .filter(|u| crate::rebuild::imports::is_declared_missing(u))
             .count(),
         unresolved_imports: std::mem::take(&mut selection.unresolved_imports),
+        not_followed_imports: std::mem::take(&mut selection.not_followed_imports),
     }
 }
 

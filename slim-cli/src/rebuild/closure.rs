@@ -100,6 +100,8 @@ pub struct Selection {
     pub packages: Option<Manager>,
     /// Imports no file of the image provides, per language: `file: module`.
     pub unresolved_imports: Vec<String>,
+    /// Imports a resolver's policy did not follow: `file: module`.
+    pub not_followed_imports: Vec<String>,
     /// Syscalls fired rules add to the profile: name -> rule.
     pub syscalls: BTreeMap<String, String>,
     /// Regular files kept only because a listed directory holds them, to
@@ -242,6 +244,8 @@ struct Closer<'a> {
     syscalls: BTreeMap<String, String>,
     /// Paths kept only as the entry of a listed directory.
     listed_only: HashSet<String>,
+    /// Imports the resolvers chose not to follow, `file: module`.
+    not_followed: Vec<String>,
     /// What each scanned file loads (its `#!` or ELF interpreter and
     /// libraries, resolved): the lower bound follows these.
     deps: HashMap<String, Vec<String>>,
@@ -263,6 +267,7 @@ impl<'a> Closer<'a> {
             warnings: Vec::new(),
             syscalls: BTreeMap::new(),
             listed_only: HashSet::new(),
+            not_followed: Vec::new(),
             deps: HashMap::new(),
         }
     }
@@ -628,6 +633,12 @@ impl<'a> Closer<'a> {
                     }
                 }
                 unresolved.extend(found.missing.into_iter().map(|m| format!("{src}: {m}")));
+                self.not_followed.extend(
+                    found
+                        .not_followed
+                        .into_iter()
+                        .map(|m| format!("{src}: {m}")),
+                );
                 self.current = None;
             }
         }
@@ -837,6 +848,12 @@ pub fn select(
         rules: uses,
         packages: Some(c.db.manager),
         unresolved_imports: unresolved,
+        not_followed_imports: {
+            let mut n = std::mem::take(&mut c.not_followed);
+            n.sort();
+            n.dedup();
+            n
+        },
         syscalls: c.syscalls,
     })
 }

@@ -9,6 +9,7 @@
 //! slim-image's `confined`), one component at a time: a name from the image
 //! is never resolved on the host, whatever symlinks the layer holds.
 use std::{
+    cell::RefCell,
     collections::{BTreeMap, BTreeSet, HashMap},
     fs::{File, Metadata},
     os::{
@@ -63,6 +64,15 @@ pub struct LayerStack {
     specials: HashMap<PathBuf, Special>,
     /// The most of one file [`LayerStack::read_file`] reads.
     read_limit: u64,
+    /// What lookups found so far.
+    memo: RefCell<Memo>,
+}
+
+/// Lookups already answered, by path relative to the root.
+#[derive(Default)]
+struct Memo {
+    found: HashMap<String, Option<Found>>,
+    dirs: HashMap<String, Option<Vec<usize>>>,
 }
 
 fn is_whiteout(meta: &Metadata) -> bool {
@@ -119,6 +129,7 @@ impl LayerStack {
             whiteouts: Whiteouts::Overlay,
             specials: HashMap::new(),
             read_limit: Limits::from_env().unwrap_or_default().read_bytes,
+            memo: RefCell::default(),
         }
     }
 
@@ -237,15 +248,6 @@ impl LayerStack {
         out
     }
 
-    /// Whether `name` in directory `dir` (open beneath a layer) is deleted
-    /// by this layer.
-    fn whited_out(&self, dir: impl AsFd, name: &str, meta: Option<&Metadata>) -> bool {
-        match self.whiteouts {
-            Whiteouts::Overlay => meta.is_some_and(is_whiteout),
-            Whiteouts::Aufs => exists_in(dir, &format!("{WH_PREFIX}{name}")),
-        }
-    }
-
     /// Whether directory `dir` (open beneath a layer) hides lower layers.
     fn opaque(&self, dir: impl AsFd) -> bool {
         match self.whiteouts {
@@ -281,77 +283,136 @@ impl LayerStack {
 
     /// Looks `path` up without following a final symlink; directories on the
     /// way must be real directories (callers resolve symlinks themselves).
-    /// Each layer is walked a component at a time from its root fd.
+    /// Each directory on the way is resolved once over the layers (see
+    /// [`LayerStack::dir_layers`]) and each answer is remembered: the
+    /// closure asks for the same paths and siblings again and again, and the
+    /// layers do not change while slim reads them.
     pub fn lookup(&self, path: &str) -> Option<Found> {
         let comps = components(path);
         if comps.contains(&"..") {
             return None;
         }
-        let (last, dirs) = match comps.split_last() {
-            Some((last, dirs)) => (Some(*last), dirs),
-            None => (None, &[][..]),
+        let Some((last, dirs)) = comps.split_last() else {
+            return self.lookup_root();
         };
-        for (i, (layer, root)) in self.layers.iter().zip(&self.roots).enumerate() {
-            let Some(root) = root else { continue };
-            let Ok(mut dir) = open_dir(root, Path::new(""), false) else {
-                continue;
-            };
-            let mut hidden_below = false;
-            let mut present = true;
-            for comp in dirs {
-                // A whiteout or anything but a directory here hides the
-                // path in every lower layer.
-                if self.whiteouts == Whiteouts::Aufs && self.whited_out(&dir, comp, None) {
-                    return None;
-                }
-                match open_dir(&dir, Path::new(comp), false) {
-                    Ok(next) => {
-                        hidden_below |= self.opaque(&next);
-                        dir = next;
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                        present = false;
-                        break;
-                    }
-                    Err(_) => return None,
-                }
-            }
-            if present {
-                let rel: PathBuf = comps.iter().collect();
-                let Some(last) = last else {
-                    let meta = File::from(dir).metadata().ok()?;
-                    return Some(Found {
-                        host: layer.clone(),
-                        meta,
-                        layer: i,
-                        rel,
-                    });
-                };
-                let meta = confined::open_beneath(
-                    &dir,
-                    Path::new(last),
-                    OFlags::PATH | OFlags::NOFOLLOW,
-                    Mode::empty(),
-                )
-                .and_then(|fd| File::from(fd).metadata())
-                .ok();
-                if self.whited_out(&dir, last, meta.as_ref()) {
-                    return None;
-                }
-                if let Some(meta) = meta {
-                    return Some(Found {
-                        host: layer.join(&rel),
-                        meta,
-                        layer: i,
-                        rel,
-                    });
-                }
-            }
-            if hidden_below {
+        let key = comps.join("/");
+        if let Some(hit) = self.memo.borrow().found.get(&key) {
+            return hit.clone();
+        }
+        let found = self.lookup_in(&dirs.join("/"), last, &key);
+        self.memo.borrow_mut().found.insert(key, found.clone());
+        found
+    }
+
+    /// `/` itself: the top layer's root.
+    fn lookup_root(&self) -> Option<Found> {
+        let (i, (layer, root)) = self
+            .layers
+            .iter()
+            .zip(&self.roots)
+            .enumerate()
+            .find(|(_, (_, r))| r.is_some())?;
+        let dir = open_dir(root.as_ref()?, Path::new(""), false).ok()?;
+        Some(Found {
+            host: layer.clone(),
+            meta: File::from(dir).metadata().ok()?,
+            layer: i,
+            rel: PathBuf::new(),
+        })
+    }
+
+    /// `name` in directory `parent` (a relative path, "" for the root),
+    /// `rel` being the two joined.
+    fn lookup_in(&self, parent: &str, name: &str, rel: &str) -> Option<Found> {
+        let rel_path = Path::new(rel);
+        for i in self.dir_layers(parent)? {
+            let root = self.roots[i].as_ref()?;
+            if self.whiteouts == Whiteouts::Aufs && self.aufs_whiteout(root, parent, name) {
                 return None;
+            }
+            let meta = confined::open_beneath(
+                root,
+                rel_path,
+                OFlags::PATH | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )
+            .and_then(|fd| File::from(fd).metadata());
+            match meta {
+                Ok(meta) if self.whiteouts == Whiteouts::Overlay && is_whiteout(&meta) => {
+                    return None
+                }
+                Ok(meta) => {
+                    return Some(Found {
+                        host: self.layers[i].join(rel_path),
+                        meta,
+                        layer: i,
+                        rel: rel_path.to_path_buf(),
+                    })
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(_) => return None,
             }
         }
         None
+    }
+
+    /// Whether layer `root` deletes `parent/name` with a `.wh.` file.
+    fn aufs_whiteout(&self, root: &OwnedFd, parent: &str, name: &str) -> bool {
+        let wh = Path::new(parent).join(format!("{WH_PREFIX}{name}"));
+        confined::open_beneath(root, &wh, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty()).is_ok()
+    }
+
+    /// The layers (top first) in which directory `dir` (relative, "" for
+    /// the root) is a real directory that the merged view shows: down to
+    /// the first layer where it is opaque, and none at all when a higher
+    /// layer deletes it or has something else there. None: no such
+    /// directory. Computed from its parent's answer, once per directory.
+    fn dir_layers(&self, dir: &str) -> Option<Vec<usize>> {
+        if let Some(hit) = self.memo.borrow().dirs.get(dir) {
+            return hit.clone();
+        }
+        let layers = match dir.rsplit_once('/') {
+            _ if dir.is_empty() => Some(
+                (0..self.layers.len())
+                    .filter(|&i| self.roots[i].is_some())
+                    .collect(),
+            ),
+            split => {
+                let (parent, name) = split.unwrap_or(("", dir));
+                self.dir_layers(parent)
+                    .and_then(|above| self.dir_in(&above, parent, name, dir))
+            }
+        };
+        self.memo
+            .borrow_mut()
+            .dirs
+            .insert(dir.to_string(), layers.clone());
+        layers
+    }
+
+    /// [`LayerStack::dir_layers`] of `dir` = `parent/name`, given its
+    /// parent's layers.
+    fn dir_in(&self, above: &[usize], parent: &str, name: &str, dir: &str) -> Option<Vec<usize>> {
+        let mut layers = Vec::new();
+        for &i in above {
+            let root = self.roots[i].as_ref()?;
+            // A whiteout or anything but a directory here hides the path
+            // in every lower layer.
+            if self.whiteouts == Whiteouts::Aufs && self.aufs_whiteout(root, parent, name) {
+                break;
+            }
+            match open_dir(root, Path::new(dir), false) {
+                Ok(fd) => {
+                    layers.push(i);
+                    if self.opaque(&fd) {
+                        break;
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(_) => break,
+            }
+        }
+        (!layers.is_empty()).then_some(layers)
     }
 
     /// The names in directory `path`, merged over the layers.
@@ -491,6 +552,37 @@ mod tests {
         assert!(can_whiteout || unsafe { libc::geteuid() } != 0);
         let _ = xattr::set(top.join("opt"), "trusted.overlay.opaque", b"y");
         (t, LayerStack::new(vec![top, low]))
+    }
+
+    /// A directory an upper layer replaced by a file hides the lower
+    /// layer's tree; a directory missing from the upper layer is read
+    /// from below; a lower file under a directory present in both layers
+    /// is found; and asking again gives the same answers (lookups are
+    /// remembered per path and per directory).
+    #[test]
+    fn replaced_and_merged_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let (top, low) = two_layers(t.path());
+        fs::create_dir_all(low.join("srv/app/lib")).unwrap();
+        fs::write(low.join("srv/app/lib/mod.py"), "x").unwrap();
+        fs::write(top.join("srv"), "now a file").unwrap();
+        fs::create_dir_all(low.join("var/lib/deep")).unwrap();
+        fs::write(low.join("var/lib/deep/data"), "x").unwrap();
+        let s = LayerStack::new(vec![top, low]);
+        for _ in 0..2 {
+            assert!(s.lookup("/srv").unwrap().meta.is_file());
+            assert!(s.lookup("/srv/app/lib/mod.py").is_none());
+            assert!(s.lookup("/srv/app").is_none());
+            let deep = s.lookup("/var/lib/deep/data").unwrap();
+            assert!(deep.host.ends_with("low/var/lib/deep/data"));
+            assert_eq!(s.read_file(&deep).unwrap(), b"x");
+            assert!(s
+                .lookup("/etc/gone")
+                .unwrap()
+                .host
+                .ends_with("low/etc/gone"));
+            assert!(s.lookup("/var/lib/deep/missing").is_none());
+        }
     }
 
     #[test]

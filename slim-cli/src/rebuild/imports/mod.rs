@@ -76,6 +76,9 @@ pub struct Imports {
     /// Imported names no file of the image provides (recorded, not fatal:
     /// optional imports in `try` blocks are common).
     pub missing: Vec<String>,
+    /// Imports deliberately not followed (a resolver's documented policy,
+    /// such as Python's standard library tooling imported in functions).
+    pub not_followed: Vec<String>,
 }
 
 impl Imports {
@@ -85,6 +88,8 @@ impl Imports {
         self.kept.dedup();
         self.missing.sort();
         self.missing.dedup();
+        self.not_followed.sort();
+        self.not_followed.dedup();
         self
     }
 }

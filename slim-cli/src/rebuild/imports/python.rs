@@ -36,6 +36,54 @@ use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
 /// `python3` directories.
 const PREFIXES: [&str; 4] = ["/usr/lib", "/usr/local/lib", "/opt/conda/lib", "/usr/lib64"];
 
+/// The standard library's tooling for people rather than services: help()
+/// (pydoc), self-tests (doctest, unittest, test.support), the debugger,
+/// the interactive prompt's line editing, GUIs, packaging bootstraps. The
+/// standard library imports them inside functions (site's `help()`, the
+/// `_test()` helpers, multiprocessing's test hooks, cmd's readline), and
+/// following those doubled a small service's import closure. Such an
+/// import, from a function body of a standard library module, is not
+/// followed (and is listed in the report); one at module level, or any in
+/// the app's own code or its site-packages, is.
+const TOOLING: &[&str] = &[
+    "pydoc",
+    "pydoc_data",
+    "doctest",
+    "unittest",
+    "test",
+    "pdb",
+    "bdb",
+    "idlelib",
+    "tkinter",
+    "turtle",
+    "turtledemo",
+    "lib2to3",
+    "rlcompleter",
+    "readline",
+    "ensurepip",
+    "venv",
+];
+
+/// Whether `path` is a module of an interpreter's own standard library
+/// (`PREFIX/python3.N/`, not its site- or dist-packages).
+fn in_stdlib(path: &str) -> bool {
+    PREFIXES.iter().any(|prefix| {
+        let Some(rest) = path
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix("/python3."))
+        else {
+            return false;
+        };
+        let Some((version, inner)) = rest.split_once('/') else {
+            return false;
+        };
+        version.bytes().all(|b| b.is_ascii_digit())
+            && !version.is_empty()
+            && !inner.starts_with("site-packages/")
+            && !inner.starts_with("dist-packages/")
+    })
+}
+
 /// Modules compiled into CPython itself (`sys.builtin_module_names` of
 /// Debian's 3.11, plus names of other platforms stdlib code tries):
 /// never files, never missing.
@@ -169,18 +217,37 @@ struct Listing {
     files: BTreeSet<String>,
 }
 
+/// One import statement: (level, module, names), `import a.b` is (0,
+/// "a.b", []); and whether it stands in a function body.
+pub type Placed = ((u32, String, Vec<String>), bool);
+
 /// The import statements of one module.
 #[derive(Default)]
 struct Collect {
-    /// (level, module, names): `import a.b` is (0, "a.b", []).
-    found: Vec<(u32, String, Vec<String>)>,
+    found: Vec<Placed>,
+    /// How many function bodies the visitor is in.
+    functions: usize,
 }
 
 impl Visitor for Collect {
+    fn visit_stmt_function_def(&mut self, node: ast::StmtFunctionDef) {
+        self.functions += 1;
+        self.generic_visit_stmt_function_def(node);
+        self.functions -= 1;
+    }
+
+    fn visit_stmt_async_function_def(&mut self, node: ast::StmtAsyncFunctionDef) {
+        self.functions += 1;
+        self.generic_visit_stmt_async_function_def(node);
+        self.functions -= 1;
+    }
+
     fn visit_stmt_import(&mut self, node: ast::StmtImport) {
         for a in node.names {
-            self.found
-                .push((0, a.name.as_str().to_string(), Vec::new()));
+            self.found.push((
+                (0, a.name.as_str().to_string(), Vec::new()),
+                self.functions > 0,
+            ));
         }
     }
 
@@ -195,7 +262,8 @@ impl Visitor for Collect {
             .into_iter()
             .map(|a| a.name.as_str().to_string())
             .collect();
-        self.found.push((level, module, names));
+        self.found
+            .push(((level, module, names), self.functions > 0));
     }
 }
 
@@ -206,13 +274,17 @@ impl Visitor for Collect {
 /// "__main__":` is left out: that runs only when the file is the program
 /// (`python3 file.py`), not when it is imported. Standard library modules
 /// keep their self-tests there (doctest, unittest, pdb, argparse).
-pub fn parse_imports(source: &str, path: &str, main: bool) -> Vec<(u32, String, Vec<String>)> {
+pub fn parse_imports(source: &str, path: &str, main: bool) -> Vec<Placed> {
     match super::python_scan::scan(source) {
-        Some(mut found) => {
-            if main {
-                found.imports.append(&mut found.main_only);
+        Some(found) => {
+            let mut placed: Vec<Placed> = found.imports.into_iter().map(|i| (i, false)).collect();
+            for i in found.in_functions {
+                placed[i].1 = true;
             }
-            found.imports
+            if main {
+                placed.extend(found.main_only.into_iter().map(|i| (i, false)));
+            }
+            placed
         }
         None => parse_with_parser(source, path, main),
     }
@@ -233,11 +305,7 @@ fn is_main_guard(stmt: &ast::Stmt) -> bool {
 }
 
 /// The import statements of `source`, from rustpython-parser's syntax tree.
-pub(super) fn parse_with_parser(
-    source: &str,
-    path: &str,
-    main: bool,
-) -> Vec<(u32, String, Vec<String>)> {
+pub(super) fn parse_with_parser(source: &str, path: &str, main: bool) -> Vec<Placed> {
     let Ok(module) = rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) else {
         return Vec::new();
     };
@@ -615,7 +683,13 @@ impl Resolver for Python {
             None if main => self.keep_project(fs, &here, &mut out),
             None => {}
         }
-        for (level, module, names) in parse_imports(&source, path, main) {
+        let stdlib = in_stdlib(path);
+        for ((level, module, names), in_function) in parse_imports(&source, path, main) {
+            let top = module.split('.').next().unwrap_or(&module);
+            if stdlib && in_function && level == 0 && TOOLING.contains(&top) {
+                out.not_followed.push(module);
+                continue;
+            }
             let (base_roots, prefix) = if level > 0 {
                 let mut base = here.clone();
                 for _ in 1..level {
@@ -671,7 +745,7 @@ mod tests {
         let src = "import os, a.b as c\nfrom x import y\n\ndef f():\n    import lazy\n\ntry:\n    import fast\nexcept ImportError:\n    fast = None\nif TYPE_CHECKING:\n    from typing_only import T\nclass K:\n    def m(self):\n        from . import sib\n        from ..up import z\n";
         let found: Vec<(u32, String)> = parse_imports(src, "m.py", true)
             .into_iter()
-            .map(|(l, m, _)| (l, m))
+            .map(|((l, m, _), _)| (l, m))
             .collect();
         for want in ["os", "a.b", "x", "lazy", "fast", "typing_only"] {
             assert!(found.contains(&(0, want.to_string())), "{want}: {found:?}");
@@ -682,6 +756,47 @@ mod tests {
             parse_imports("def (:", "bad.py", true).is_empty(),
             "unparsable imports nothing"
         );
+    }
+
+    /// Tooling that the standard library imports inside a function is not
+    /// followed (and is said); the same import at module level, in the
+    /// app's code or in site-packages is, and so is any other module.
+    #[test]
+    fn stdlib_tooling_imported_in_functions_is_not_followed() {
+        let lib = "/usr/lib/python3.11";
+        let site = format!("{lib}/site-packages");
+        let (_t, fs) = tree(&[
+            (&format!("{lib}/difflib.py"), "import heapq\ndef _test():\n    import doctest, difflib\n    doctest.testmod(difflib)\n"),
+            (&format!("{lib}/cgitb.py"), "import pydoc\n"),
+            (&format!("{lib}/heapq.py"), ""),
+            (&format!("{lib}/doctest.py"), ""),
+            (&format!("{lib}/pydoc.py"), ""),
+            (&format!("{lib}/unittest/__init__.py"), ""),
+            (&format!("{site}/plugin.py"), "def run():\n    import unittest\n"),
+            ("/srv/app/app.py", "def debug():\n    import pdb\n    from unittest import mock\n"),
+            (&format!("{lib}/pdb.py"), ""),
+        ]);
+        let mut py = Python::default();
+        let difflib = py.imports(&fs, &format!("{lib}/difflib.py"));
+        assert_eq!(
+            difflib.kept,
+            [format!("{lib}/difflib.py"), format!("{lib}/heapq.py")]
+        );
+        assert_eq!(difflib.not_followed, ["doctest"]);
+        let cgitb = py.imports(&fs, &format!("{lib}/cgitb.py"));
+        assert_eq!(cgitb.kept, [format!("{lib}/pydoc.py")], "module level");
+        let plugin = py.imports(&fs, &format!("{site}/plugin.py"));
+        assert_eq!(plugin.kept, [format!("{lib}/unittest/__init__.py")]);
+        let app = py.imports(&fs, "/srv/app/app.py");
+        assert!(
+            app.kept.contains(&format!("{lib}/pdb.py")),
+            "{:?}",
+            app.kept
+        );
+        assert!(app.not_followed.is_empty());
+        assert!(in_stdlib("/usr/local/lib/python3.12/json/__init__.py"));
+        assert!(!in_stdlib("/usr/lib/python3/dist-packages/x.py"));
+        assert!(!in_stdlib("/usr/lib/python3.11/dist-packages/x.py"));
     }
 
     #[test]

@@ -254,23 +254,60 @@ fn is_main_guard(toks: &[Tok<'_>]) -> bool {
 pub struct Scanned {
     pub imports: Vec<Import>,
     pub main_only: Vec<Import>,
+    /// Indices into `imports` of those in a function body (`def`, at any
+    /// depth): they run only when that function is called.
+    pub in_functions: Vec<usize>,
+}
+
+/// Where the scanner stands in the block structure.
+#[derive(Default)]
+struct Blocks {
+    /// Under a top-level `if __name__ == "__main__":`.
+    in_main: bool,
+    /// The indentation of each enclosing `def` header, outermost first.
+    defs: Vec<usize>,
+    /// The indentation of the current logical line.
+    indent: usize,
+}
+
+impl Blocks {
+    /// A logical line starts at column `col`: the blocks it dedents out
+    /// of end.
+    fn line_at(&mut self, col: usize) {
+        self.indent = col;
+        while self.defs.last().is_some_and(|&d| d >= col) {
+            self.defs.pop();
+        }
+        if col == 0 {
+            self.in_main = false;
+        }
+    }
 }
 
 /// Reads the statement in `toks` into `out` and starts the next one.
 fn end_statement(
     toks: &mut Vec<Tok<'_>>,
     stmt_col0: bool,
-    in_main: &mut bool,
+    blocks: &mut Blocks,
     out: &mut Scanned,
 ) -> Option<()> {
-    let sink = if *in_main {
-        &mut out.main_only
+    if blocks.in_main {
+        statement(toks, &mut out.main_only)?;
     } else {
-        &mut out.imports
-    };
-    statement(toks, sink)?;
+        let before = out.imports.len();
+        statement(toks, &mut out.imports)?;
+        if !blocks.defs.is_empty() {
+            out.in_functions.extend(before..out.imports.len());
+        }
+    }
     if stmt_col0 && is_main_guard(toks) {
-        *in_main = true;
+        blocks.in_main = true;
+    }
+    if matches!(
+        toks.as_slice(),
+        [Tok::Name("def"), ..] | [Tok::Name("async"), Tok::Name("def"), ..]
+    ) {
+        blocks.defs.push(blocks.indent);
     }
     toks.clear();
     Some(())
@@ -293,14 +330,14 @@ pub fn scan(source: &str) -> Option<Scanned> {
     let mut at_line_start = true;
     let mut first_on_line = true;
     let mut stmt_col0 = false;
-    let mut in_main = false;
+    let mut blocks = Blocks::default();
     while let Some(c) = lx.peek(0) {
         if at_line_start && !matches!(c, b' ' | b'\t' | b'\x0c' | b'\n' | b'\r' | b'#') {
-            // The first token of a line outside brackets: a dedent to
-            // column 0 ends a `__main__` block.
+            // The first token of a line outside brackets: a dedent ends
+            // the blocks above it (a `__main__` block at column 0).
             at_line_start = false;
-            if depth == 0 && lx.i == line_start {
-                in_main = false;
+            if depth == 0 {
+                blocks.line_at(lx.i - line_start);
             }
         }
         if toks.is_empty()
@@ -321,14 +358,14 @@ pub fn scan(source: &str) -> Option<Scanned> {
             }
             b'\n' | b'\r' if depth == 0 => {
                 lx.i += 1;
-                end_statement(&mut toks, stmt_col0, &mut in_main, &mut out)?;
+                end_statement(&mut toks, stmt_col0, &mut blocks, &mut out)?;
                 line_start = lx.i;
                 at_line_start = true;
                 first_on_line = true;
             }
             b';' | b':' if depth == 0 => {
                 lx.i += 1;
-                end_statement(&mut toks, stmt_col0, &mut in_main, &mut out)?;
+                end_statement(&mut toks, stmt_col0, &mut blocks, &mut out)?;
                 first_on_line = false;
             }
             b'\n' | b'\r' => lx.i += 1,
@@ -390,7 +427,7 @@ pub fn scan(source: &str) -> Option<Scanned> {
     if depth != 0 {
         return None;
     }
-    end_statement(&mut toks, stmt_col0, &mut in_main, &mut out)?;
+    end_statement(&mut toks, stmt_col0, &mut blocks, &mut out)?;
     Some(out)
 }
 
@@ -463,6 +500,29 @@ import yes2 \
     }
 
     #[test]
+    fn imports_in_function_bodies_are_marked() {
+        let src = "import top\ndef f(x):\n    import lazy\n    if x:\n        from deep import y\n\n# comment\n    import still\nclass K:\n    import attr\n    async def m(self): import inline\n    @deco\n    def n(self):\n        def inner():\n            import innermost\n        import after_inner\n    import class_level\nimport last\n";
+        let s = scan(src).unwrap();
+        let marked: Vec<&str> = s
+            .in_functions
+            .iter()
+            .map(|&i| s.imports[i].1.as_str())
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                "lazy",
+                "deep",
+                "still",
+                "inline",
+                "innermost",
+                "after_inner"
+            ]
+        );
+        assert_eq!(s.imports.len(), 10);
+    }
+
+    #[test]
     fn what_it_cannot_vouch_for_goes_to_the_parser() {
         assert_eq!(scan("s = 'open\nimport x\n"), None, "unterminated string");
         assert_eq!(scan("f(\n"), None, "unbalanced");
@@ -504,7 +564,16 @@ mod agreement {
                     if parsed.is_empty() {
                         continue; // not Python 3 the parser knows
                     }
-                    let a: BTreeSet<_> = s.imports.into_iter().chain(s.main_only).collect();
+                    // Each import with whether it stands in a function:
+                    // the scanner's indentation against the parser's tree.
+                    let in_fn: BTreeSet<usize> = s.in_functions.iter().copied().collect();
+                    let a: BTreeSet<_> = s
+                        .imports
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, m)| (m, in_fn.contains(&i)))
+                        .chain(s.main_only.into_iter().map(|m| (m, false)))
+                        .collect();
                     let b: BTreeSet<_> = parsed.into_iter().collect();
                     // The scanner may see more: rustpython's visitor does
                     // not enter `match` cases.
