@@ -17,7 +17,8 @@ use super::{
     elf,
     imports::{self, Resolver},
     packages::{Manager, PackageDb},
-    rootfs::{Found, LayerStack},
+    paths::{join, parent, resolve_path, walk, Step},
+    rootfs::LayerStack,
     rules::{self, Compiled, Facts, KeepKind},
 };
 
@@ -127,97 +128,6 @@ const PATH_DIRS: [&str; 6] = [
 const SHELL_TOOLS: [&str; 12] = [
     "sh", "bash", "ls", "cat", "echo", "env", "ps", "grep", "mkdir", "rm", "cp", "mv",
 ];
-const MAX_SYMLINKS: u32 = 40;
-
-fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-pub(crate) fn parent(path: &str) -> String {
-    match path.rsplit_once('/') {
-        Some(("", _)) | None => "/".into(),
-        Some((p, _)) => p.into(),
-    }
-}
-
-fn components(path: &str) -> VecDeque<String> {
-    path.split('/')
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// What resolving a path met on the way.
-enum Step {
-    Symlink(String),
-    Dir(String),
-}
-
-/// Resolves `path` in the image, following every symlink; returns the final
-/// path and what is there if it exists, and the symlinks and directories
-/// met on the way.
-fn walk(fs: &LayerStack, path: &str) -> (Option<(String, Found)>, Vec<Step>) {
-    let mut steps = Vec::new();
-    let mut pending = components(path);
-    let mut cur = String::from("/");
-    let mut hops = 0;
-    while let Some(comp) = pending.pop_front() {
-        match comp.as_str() {
-            "." => continue,
-            ".." => {
-                cur = parent(&cur);
-                continue;
-            }
-            _ => {}
-        }
-        let next = join(&cur, &comp);
-        let Some(found) = fs.lookup(&next) else {
-            return (None, steps);
-        };
-        if found.meta.file_type().is_symlink() {
-            steps.push(Step::Symlink(next.clone()));
-            hops += 1;
-            let target = match fs.read_link(&found) {
-                Ok(t) if hops <= MAX_SYMLINKS => t,
-                _ => return (None, steps),
-            };
-            let target = target.to_string_lossy();
-            let mut rest = components(&target);
-            rest.extend(pending.drain(..));
-            pending = rest;
-            if target.starts_with('/') {
-                cur = "/".into();
-            }
-            continue;
-        }
-        if pending.is_empty() {
-            return (Some((next, found)), steps);
-        }
-        if !found.meta.is_dir() {
-            return (None, steps);
-        }
-        steps.push(Step::Dir(next.clone()));
-        cur = next;
-    }
-    // A path ending at a directory through `.`, `..` or `/` itself.
-    let found = fs.lookup(&cur);
-    (found.map(|f| (cur, f)), steps)
-}
-
-/// What is at `path` in the image, through symlinks, if anything.
-pub fn find(fs: &LayerStack, path: &str) -> Option<Found> {
-    walk(fs, path).0.map(|(_, f)| f)
-}
-
-/// Where `path` leads in the image, if it exists.
-pub fn resolve_path(fs: &LayerStack, path: &str) -> Option<String> {
-    walk(fs, path).0.map(|(p, _)| p)
-}
-
 /// Whether a glob character makes this path component a pattern.
 fn is_pattern(component: &str) -> bool {
     component.contains(['*', '?', '[', '{'])
@@ -650,7 +560,7 @@ impl<'a> Closer<'a> {
     fn state_root(&self, written: &str) -> Option<String> {
         let mut dir = parent(written);
         let real = loop {
-            if let Some(r) = resolve_path(self.fs, &dir) {
+            if let Some(r) = resolve_path(self.fs, dir) {
                 if self.fs.lookup(&r).is_some_and(|f| f.meta.is_dir()) {
                     break r;
                 }
@@ -658,7 +568,7 @@ impl<'a> Closer<'a> {
             if dir == "/" {
                 return None;
             }
-            dir = parent(&dir);
+            dir = parent(dir);
         };
         if self.db.manager == Manager::None || self.db.owns(&real) {
             return Some(real);
@@ -666,10 +576,10 @@ impl<'a> Closer<'a> {
         let mut root = real;
         loop {
             let up = parent(&root);
-            if up == "/" || self.db.owns(&up) {
+            if up == "/" || self.db.owns(up) {
                 return Some(root);
             }
-            root = up;
+            root = up.to_string();
         }
     }
 
@@ -679,7 +589,7 @@ impl<'a> Closer<'a> {
             .as_deref()
             .and_then(|c| self.find_in_path(c))
             .and_then(|p| resolve_path(self.fs, &p))
-            .map(|p| parent(&p));
+            .map(|p| parent(&p).to_string());
         let env_dirs = req
             .env
             .iter()

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{closure::resolve_path, packages::DirResolver, rootfs::LayerStack};
+use super::{packages::DirResolver, paths::resolve_path, rootfs::LayerStack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,9 @@
 //! in `rules/builtin.toml`), the `packages` database (what no OS package
 //! owns is the app and its state) and the language resolvers in
 //! `imports`; `layer` writes it as one deterministic tar; `image` wraps it
-//! in the source's config. Nothing here knows of engines or arguments.
+//! in the source's config; `paths` (joining, splitting and resolving image
+//! paths through the image's symlinks) sits below all of them. Nothing here
+//! knows of engines or arguments.
 pub mod closure;
 pub mod elf;
 pub mod image;
@@ -15,5 +17,6 @@ pub mod imports;
 pub mod inventory;
 pub mod layer;
 pub mod packages;
+pub mod paths;
 pub mod rootfs;
 pub mod rules;

@@ -137,7 +137,7 @@ impl<'a> DirResolver<'a> {
         let real = match self.dirs.get(dir) {
             Some(r) => r.clone(),
             None => {
-                let r = super::closure::resolve_path(self.fs, dir).unwrap_or_else(|| dir.into());
+                let r = super::paths::resolve_path(self.fs, dir).unwrap_or_else(|| dir.into());
                 self.dirs.insert(dir.to_string(), r.clone());
                 r
             }

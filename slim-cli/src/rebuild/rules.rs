@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::paths::normalize;
+
 /// The built-in rules, as shipped.
 pub const BUILTIN: &str = include_str!("../../rules/builtin.toml");
 
@@ -352,25 +354,6 @@ impl Facts {
             .flat_map(|v| self.expand(&format!("{}{v}{rest}", &template[..start]), matched))
             .collect()
     }
-}
-
-/// `/a/b/../c/./d` -> `/a/c/d`; never above `/`. A relative value (a
-/// command name looked up in PATH) stays as it is.
-pub fn normalize(path: &str) -> String {
-    if !path.starts_with('/') {
-        return path.to_string();
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// The rules for a human: name, level, trigger, what it keeps, why.

@@ -18,7 +18,7 @@ use std::{
 };
 
 use super::{is_dir, join, read, Imports, Resolver};
-use crate::rebuild::{closure::find, rootfs::LayerStack};
+use crate::rebuild::{paths::find, rootfs::LayerStack};
 
 /// Named paths below these are the kernel's, never the image's.
 const NOT_IMAGE: [&str; 3] = ["/proc/", "/sys/", "/dev/"];

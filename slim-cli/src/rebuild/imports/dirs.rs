@@ -6,7 +6,7 @@ use globset::GlobBuilder;
 
 use super::{is_dir, join};
 use crate::rebuild::{
-    closure::{find, resolve_path},
+    paths::{find, resolve_path},
     rootfs::LayerStack,
 };
 

@@ -17,7 +17,10 @@ mod python_dist;
 mod python_scan;
 mod ruby;
 
-use super::{closure::find, rootfs::LayerStack, rules::normalize};
+use super::{
+    paths::{find, join, parent},
+    rootfs::LayerStack,
+};
 
 // Image file helpers the resolvers share; paths go through symlinks.
 
@@ -36,18 +39,6 @@ fn read(fs: &LayerStack, path: &str) -> Option<Vec<u8>> {
 
 fn read_text(fs: &LayerStack, path: &str) -> Option<String> {
     read(fs, path).map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
-/// `dir/name` with `.` and `..` applied.
-fn join(dir: &str, name: &str) -> String {
-    normalize(&format!("{dir}/{name}"))
-}
-
-fn parent(path: &str) -> &str {
-    match path.rsplit_once('/') {
-        Some(("", _)) | None => "/",
-        Some((p, _)) => p,
-    }
 }
 
 /// How a dependency an app declares but the image lacks is recorded among

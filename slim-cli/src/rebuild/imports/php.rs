@@ -477,7 +477,7 @@ impl Resolver for Php {
         let here = parent(path).to_string();
         for inc in found.includes {
             let candidates: Vec<String> = if inc.starts_with('/') {
-                vec![crate::rebuild::rules::normalize(&inc)]
+                vec![crate::rebuild::paths::normalize(&inc)]
             } else {
                 std::iter::once(here.as_str())
                     .chain(INCLUDE_PATH.iter().copied())

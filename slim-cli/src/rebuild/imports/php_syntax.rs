@@ -439,7 +439,7 @@ pub fn returned_map(source: &[u8], path: &str) -> Vec<(String, Vec<String>)> {
                         key,
                         paths
                             .iter()
-                            .map(|p| crate::rebuild::rules::normalize(p))
+                            .map(|p| crate::rebuild::paths::normalize(p))
                             .collect(),
                     ));
                 }

@@ -30,7 +30,7 @@ use super::{
     python_dist::{self, Site},
     read_text, Imports, Resolver,
 };
-use crate::rebuild::{closure::resolve_path, rootfs::LayerStack};
+use crate::rebuild::{paths::resolve_path, rootfs::LayerStack};
 
 /// Prefixes under which Python installations keep `pythonX.Y` and
 /// `python3` directories.

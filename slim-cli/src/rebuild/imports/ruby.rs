@@ -282,7 +282,7 @@ impl Ruby {
             .listings
             .entry(dir.to_string())
             .or_insert_with(|| {
-                crate::rebuild::closure::resolve_path(fs, dir)
+                crate::rebuild::paths::resolve_path(fs, dir)
                     .map(|real| fs.read_dir(&real).into_iter().collect())
                     .unwrap_or_default()
             })
