@@ -13,7 +13,8 @@
 //! among the gems it declares: once per app (the nearest directory above a
 //! kept file with a Gemfile or Gemfile.lock), the runtime gems of its
 //! Gemfile.lock (every spec reachable from its DEPENDENCIES, less the gems
-//! its Gemfile puts only in development or test groups) are resolved in
+//! its Gemfile puts only in development or test groups; without a lock,
+//! the Gemfile's gems outside those groups) are resolved in
 //! its vendor/bundle and the gem paths and each gem's entry file (`NAME.rb`
 //! or `NAME` with `-` as `/`, as Bundler.require loads it; else every
 //! top-level file of its `lib`) kept with its specification, and parsed in
@@ -516,15 +517,16 @@ impl Visitor for Gemfile {
     }
 }
 
-/// The gems of `gemfile` (Ruby source) that only development or test
-/// groups name.
-fn dev_only_gems(gemfile: Vec<u8>) -> BTreeSet<String> {
+/// The gems `gemfile` (Ruby source) names outside development and test
+/// groups, and those it names only there.
+fn gemfile_gems(gemfile: Vec<u8>) -> (BTreeSet<String>, BTreeSet<String>) {
     let result = Parser::new(gemfile, ParserOptions::default()).do_parse();
     let mut g = Gemfile::default();
     if let Some(ast) = result.ast {
         g.visit(&ast);
     }
-    g.dev.difference(&g.runtime).cloned().collect()
+    let dev = g.dev.difference(&g.runtime).cloned().collect();
+    (g.runtime, dev)
 }
 
 /// Whether `dir` (`NAME-VERSION[-PLATFORM]`) is gem `name` at `version`
@@ -567,16 +569,25 @@ impl Ruby {
     /// in `roots` (vendor/bundle first, then the gem paths, then the load
     /// path for distribution-packaged gems) with its entry files.
     fn keep_declared(&mut self, fs: &LayerStack, app: &str, roots: &[Root], out: &mut Imports) {
+        // The lock when there is one, else the Gemfile's own runtime gems
+        // (any version: Bundler resolves them at start-up).
         let Some((lock_path, gemfile)) = LOCKS
             .iter()
             .map(|(l, g)| (join(app, l), join(app, g)))
-            .find(|(l, _)| is_file(fs, l))
+            .find(|(l, g)| is_file(fs, l) || is_file(fs, g))
         else {
             return;
         };
-        let lock = parse_lock(&read_text(fs, &lock_path).unwrap_or_default());
-        let dev = read(fs, &gemfile).map(dev_only_gems).unwrap_or_default();
-        for name in runtime_gems(&lock, &dev) {
+        let (named, dev) = read(fs, &gemfile).map(gemfile_gems).unwrap_or_default();
+        let (lock, declared, by) = match read_text(fs, &lock_path) {
+            Some(text) => {
+                let lock = parse_lock(&text);
+                let gems = runtime_gems(&lock, &dev);
+                (lock, gems, lock_path)
+            }
+            None => (Lock::default(), named, gemfile),
+        };
+        for name in declared {
             let version = lock.specs.get(&name).map(|s| s.0.as_str()).unwrap_or("");
             let entries = [
                 format!("{name}.rb"),
@@ -619,7 +630,7 @@ impl Ruby {
                 }));
             }
             if mine.is_empty() && found.is_empty() {
-                out.missing.push(declared_missing(&name, &lock_path));
+                out.missing.push(declared_missing(&name, &by));
                 continue;
             }
             out.kept.extend(mine.iter().filter_map(|r| r.spec.clone()));
@@ -858,6 +869,29 @@ mod tests {
         );
         // Once per app.
         assert!(r.imports(&fs, "/opt/shop/app.rb").kept.is_empty());
+    }
+
+    #[test]
+    fn without_a_lock_the_gemfiles_runtime_gems_are_kept() {
+        let gems = "/usr/local/bundle";
+        let (_t, fs) = tree(&[
+            ("/app/main.rb", "x = 1\n"),
+            (
+                "/app/Gemfile",
+                "gem 'sinatra'\ngem 'nowhere'\ngroup :test do\n  gem 'rspec'\nend\n",
+            ),
+            (&format!("{gems}/gems/sinatra-4.0/lib/sinatra.rb"), ""),
+            (&format!("{gems}/gems/rspec-3.12.0/lib/rspec.rb"), ""),
+        ]);
+        let got = Ruby::default().imports(&fs, "/app/main.rb");
+        assert_eq!(
+            got.kept,
+            [
+                "/app/Gemfile",
+                "/usr/local/bundle/gems/sinatra-4.0/lib/sinatra.rb"
+            ]
+        );
+        assert_eq!(got.missing, ["declared dependency nowhere (/app/Gemfile)"]);
     }
 
     #[test]
