@@ -139,8 +139,8 @@ pub fn metadata_file(fs: &LayerStack, dir: &str) -> String {
         .map_or_else(|| join(dir, "METADATA"), |(_, f)| join(dir, f))
 }
 
-/// One declared requirement: its name as written and whether the image's
-/// interpreter needs it.
+/// One declared requirement the image's interpreter needs (its marker, if
+/// any, holds), by its name as written.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Requirement {
     pub name: String,
