@@ -361,7 +361,9 @@ impl MarkerParser<'_> {
             return None;
         }
         Some(match tok {
-            "python_version" | "python_full_version" => python.map(str::to_string),
+            // Only `X.Y` is known (from the stdlib's directory), so
+            // `python_full_version` stays unknown.
+            "python_version" => python.map(str::to_string),
             _ => MARKER_ENV
                 .iter()
                 .find(|(k, _)| *k == tok)
@@ -441,6 +443,10 @@ mod tests {
         assert!(
             marker_allows("python_version < '3.8'", None),
             "unknown version"
+        );
+        assert!(
+            marker_allows("python_full_version < '3.11.2'", py),
+            "X.Y only"
         );
     }
 
