@@ -32,7 +32,7 @@ step "build"
 cargo build --all-targets
 step "fixtures"
 bash tests/fixtures/build.sh nginx cli user first-syscall helper storm neighbour \
-    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc php-web py-api static-site learn \
+    py-web node-svc jvm-svc postgres pg-app slim-base redis-greeter redis rb-web pl-web go-svc php-web py-api py-dist static-site learn \
     nginx-multiarch >/dev/null
 step "tests"
 # --all-targets: unit and end-to-end tests (no doc tests; the crates have none).

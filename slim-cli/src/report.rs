@@ -195,8 +195,12 @@ pub struct KeepSummary {
     /// Entries of listed directories left out (safe mode): modules on a
     /// language's search path that nothing imports or names.
     pub listed_dropped: usize,
-    /// Imports no file of the image provides (`file: module`).
+    /// Imports no file of the image provides (`file: module`); a
+    /// dependency an app declares that is not installed is `file: declared
+    /// dependency NAME (MANIFEST)`.
     pub unresolved_imports: Vec<String>,
+    /// How many of `unresolved_imports` are declared dependencies.
+    pub declared_missing: usize,
     /// Imports a resolver deliberately did not follow (`file: module`):
     /// Python's standard library tooling imported inside functions.
     pub not_followed_imports: Vec<String>,

@@ -20,7 +20,7 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"; docker rmi -f $(docker images -q "slim-bench-keep") >/dev/null 2>&1 || true' EXIT
 
 fixtures=("$@")
-[ ${#fixtures[@]} -gt 0 ] || fixtures=(nginx py-web node-svc jvm-svc postgres rb-web pl-web go-svc php-web)
+[ ${#fixtures[@]} -gt 0 ] || fixtures=(nginx py-web node-svc jvm-svc postgres rb-web pl-web go-svc php-web py-dist)
 printf '%-10s %10s %12s %10s %10s %8s %8s %8s %8s  %s\n' fixture source lower-bound minimal safe min/lb safe/lb select dropped "added by rules and imports (safe)"
 for f in "${fixtures[@]}"; do
     image="$(bash tests/fixtures/build.sh "$f")"

@@ -1,6 +1,8 @@
 //! Issue #9: a Node service slimmed with only `GET /` still reads its data
 //! file per request, formats with Intl (ICU), and requires a module lazily,
-//! with and without its seccomp profile.
+//! with and without its seccomp profile. Issue #20: and it loads a package
+//! its package.json declares by a computed name (`require(engine)`), from
+//! the node_modules hoisted above the app, outside WORKDIR.
 use slim_tests::*;
 
 #[test]
@@ -43,6 +45,7 @@ fn node_service_keeps_working_beyond_the_probe() {
             "satisfies=true max=1.5.2",
             "{mode}"
         );
+        assert_eq!(get("/engine"), (200, "Hallo, slim\n".into()), "{mode}");
     }
     assert_eq!(
         kept(&r, "/srv/node/data/quotes.json").unwrap()["rule"],
@@ -51,6 +54,20 @@ fn node_service_keeps_working_beyond_the_probe() {
     let semver = kept(&r, "/usr/share/nodejs/semver/index.js").expect("semver kept");
     assert_eq!(semver["rule"], "import:javascript");
     assert_eq!(semver["from"], "/srv/node/server.js");
+    // Declared in package.json, named by no literal: the engine, and the
+    // word list it loads by a computed name (declared in its own manifest).
+    let engine = kept(&r, "/srv/node_modules/greet-engine/lib/engine.js").expect("engine kept");
+    assert_eq!(engine["rule"], "import:javascript");
+    assert_eq!(engine["from"], "/srv/node/server.js");
+    let words = kept(&r, "/srv/node_modules/greet-words/index.js").expect("words kept");
+    assert_eq!(
+        words["from"],
+        "/srv/node_modules/greet-engine/lib/engine.js"
+    );
+    assert!(
+        kept(&r, "/srv/node_modules/dev-only/index.js").is_none(),
+        "a devDependency is not kept"
+    );
 }
 
 #[test]
@@ -73,6 +90,12 @@ fn node_without_the_language_closure_loses_a_lazily_required_package() {
     assert!(
         c.logs().contains("Cannot find module 'semver'"),
         "{}",
+        c.logs()
+    );
+    let got = http_once(port, "/engine");
+    assert!(
+        got.as_ref().is_none_or(|g| g.0 != 200),
+        "{got:?}\n{}",
         c.logs()
     );
 }

@@ -141,3 +141,65 @@ fn python_without_the_language_closure_loses_a_lazily_imported_package() {
     // (An empty sqlite3 directory imports as a namespace package.)
     assert!(c.logs().contains("sqlite3"), "{}", c.logs());
 }
+
+/// Issue #20: an app installed by pip as a distribution (run as a module,
+/// no WORKDIR) imports a dependency its METADATA declares by a computed
+/// name (`importlib.import_module`); the extra it declares, a distribution
+/// nothing declares, and a requirement for another platform stay out, and
+/// the requirement that is not installed is reported.
+#[test]
+fn python_app_keeps_its_declared_requirements() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("py-dist");
+    let tag = Tag::new("py-dist");
+    let dir = TempDir::new("keep-py-dist");
+    let r = build(&image, &tag, &dir, &[]);
+    for (mode, extra) in run_modes(&dir) {
+        let (c, port) = serve(&tag.0, 8080, &extra);
+        assert_eq!(http_get(port, "/").1.trim(), "hello from py-dist", "{mode}");
+        let got = http_once(port, "/plugin")
+            .unwrap_or_else(|| panic!("{mode}: no answer to /plugin; logs:\n{}", c.logs()));
+        assert_eq!(got, (200, "Hej from greet_plugin\n".into()), "{mode}");
+    }
+    let site = "/usr/local/lib/python3.11/dist-packages";
+    let plugin = kept(&r, &format!("{site}/greet_plugin/__init__.py")).expect("plugin kept");
+    assert_eq!(plugin["rule"], "import:python");
+    assert!(kept(&r, &format!("{site}/greet_plugin/words.py")).is_some());
+    assert!(kept(&r, &format!("{site}/greet_plugin-1.0.dist-info/METADATA")).is_some());
+    for not in ["greet_fancy", "greet_unused"] {
+        assert!(
+            kept(&r, &format!("{site}/{not}/__init__.py")).is_none(),
+            "{not} kept"
+        );
+    }
+    let unresolved = r["keep"]["unresolved_imports"].to_string();
+    assert!(
+        unresolved.contains(&format!(
+            "declared dependency greet-missing ({site}/greet_app-1.0.dist-info/METADATA)"
+        )),
+        "{unresolved}"
+    );
+    assert!(!unresolved.contains("greet-windows"), "{unresolved}");
+    assert_eq!(r["keep"]["declared_missing"], 1, "{unresolved}");
+}
+
+#[test]
+fn python_app_without_the_language_closure_loses_its_plugin() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("py-dist");
+    let tag = Tag::new("py-dist-noimp");
+    let dir = TempDir::new("keep-py-dist-noimp");
+    build(&image, &tag, &dir, &["--no-imports"]);
+    let (c, port) = serve(&tag.0, 8080, &[]);
+    assert_eq!(http_get(port, "/").0, 200);
+    let got = http_once(port, "/plugin");
+    assert!(
+        got.as_ref().is_none_or(|g| g.0 != 200),
+        "{got:?}\n{}",
+        c.logs()
+    );
+}

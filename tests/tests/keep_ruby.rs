@@ -3,7 +3,9 @@
 //! required standard libraries (digest through a local variable and
 //! const_missing, zlib as a C extension with libz, yaml through psych and
 //! libyaml) and a time in a named zone (TZ set by the handler), which
-//! without zoneinfo silently comes out in UTC.
+//! without zoneinfo silently comes out in UTC; and a gem of the app's
+//! Gemfile.lock (installed in the system gem path, outside WORKDIR)
+//! required by a computed name, which requires its own dependency so.
 use slim_tests::*;
 
 fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
@@ -30,6 +32,7 @@ fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
         "{mode}"
     );
     assert_eq!(get("/time"), (200, "21:00 JST\n".into()), "{mode}");
+    assert_eq!(get("/gem"), (200, "Konnichiwa\n".into()), "{mode}");
 }
 
 #[test]
@@ -70,6 +73,22 @@ fn ruby_service_keeps_working_beyond_the_probe() {
         "the interpreter is the evidence for named zones"
     );
     assert!(r["keep"]["rules"]["import:ruby"]["bytes"].as_u64().unwrap() > 0);
+    // Gemfile.lock's runtime gems, named by no literal; not the development group's.
+    let gems = "/var/lib/gems/3.1.0";
+    let words = kept(
+        &r,
+        &format!("{gems}/gems/greet_words-1.0/lib/greet_words.rb"),
+    )
+    .expect("greet_words kept");
+    assert_eq!(words["rule"], "import:ruby");
+    assert_eq!(words["from"], "/srv/app/app.rb");
+    assert!(kept(&r, &format!("{gems}/gems/greet_data-1.0/lib/greet_data.rb")).is_some());
+    assert!(kept(
+        &r,
+        &format!("{gems}/specifications/greet_words-1.0.gemspec")
+    )
+    .is_some());
+    assert!(kept(&r, &format!("{gems}/gems/dev_tools-1.0/lib/dev_tools.rb")).is_none());
 }
 
 #[test]
@@ -85,7 +104,7 @@ fn ruby_without_the_language_closure_loses_lazily_required_libraries() {
     let (c, port) = serve(&tag.0, 8080, &[]);
     assert_eq!(http_get(port, "/").0, 200);
     // WEBrick answers a LoadError with an empty 200.
-    for path in ["/zlib", "/yaml"] {
+    for path in ["/zlib", "/yaml", "/gem"] {
         let got = http_once(port, path);
         assert!(
             got.as_ref().is_none_or(|g| g.1.trim().is_empty()),

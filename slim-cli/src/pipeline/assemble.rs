@@ -135,6 +135,11 @@ pub fn keep_summary(
         placeholders: stats.placeholders,
         listed_dropped: selection.listed_dropped,
         rules,
+        declared_missing: selection
+            .unresolved_imports
+            .iter()
+            .filter(|u| crate::rebuild::imports::is_declared_missing(u))
+            .count(),
         unresolved_imports: std::mem::take(&mut selection.unresolved_imports),
         not_followed_imports: std::mem::take(&mut selection.not_followed_imports),
     }
@@ -377,7 +382,10 @@ mod tests {
             ]
             .into(),
             lower_bound_bytes: 12,
-            unresolved_imports: vec!["main.py: missing".into()],
+            unresolved_imports: vec![
+                "main.py: missing".into(),
+                "main.py: declared dependency gone (/app/requirements.txt)".into(),
+            ],
             ..Default::default()
         };
         let paths = kept_paths(&selection);
@@ -392,7 +400,8 @@ mod tests {
         assert_eq!(keep.rule_bytes, 5, "--include's bytes are not a rule's");
         assert_eq!(keep.packages, Manager::None);
         assert_eq!((keep.placeholders, keep.lower_bound_bytes), (1, 12));
-        assert_eq!(keep.unresolved_imports, ["main.py: missing"]);
+        assert_eq!(keep.unresolved_imports[0], "main.py: missing");
+        assert_eq!(keep.declared_missing, 1);
         assert_eq!(layer_summary("sha256:l".into(), 99, &stats).entries, 4);
 
         let t = tempfile::tempdir().unwrap();

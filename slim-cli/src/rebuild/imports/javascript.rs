@@ -6,6 +6,18 @@
 //! condition: what `import` and `require` may pick). The `package.json` of
 //! every package on the way is kept; native `.node` addons are ELF files,
 //! so the closure brings their libraries.
+//!
+//! What code loads by a computed name (`require(engine)`: view engines,
+//! database drivers, plugins) is among what its package declares: once per
+//! package (the nearest `package.json` above a kept file, the app's or a
+//! dependency's own), its `dependencies`, `optionalDependencies` and
+//! `peerDependencies` are resolved from its directory as Node would and
+//! their entry files kept, and so is every runtime package of its lock
+//! file's `packages` map (npm 7+; `dev` entries are not). Each kept entry
+//! is parsed in turn, so a dependency brings its own closure and its own
+//! declared dependencies.
+
+use std::collections::{HashMap, HashSet};
 
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{Argument, CallExpression, Expression, ImportExpression};
@@ -13,7 +25,7 @@ use oxc_ast_visit::Visit;
 use oxc_span::SourceType;
 use serde_json::Value;
 
-use super::{is_dir, is_file, join, parent, read, read_text, Imports, Resolver};
+use super::{declared_missing, is_dir, is_file, join, parent, read, read_text, Imports, Resolver};
 use crate::rebuild::rootfs::LayerStack;
 
 /// Modules built into Node (`node:` prefixed or bare).
@@ -75,8 +87,37 @@ const GLOBAL_DIRS: [&str; 5] = [
 
 const EXTENSIONS: [&str; 6] = ["", ".js", ".json", ".node", ".mjs", ".cjs"];
 
+/// The `package.json` fields that name packages its code may load at run
+/// time, and whether one that is not installed is reported (optional and
+/// peer dependencies are often absent by design). `devDependencies` is not
+/// among them.
+const DECLARED: &[(&str, bool)] = &[
+    ("dependencies", true),
+    ("optionalDependencies", false),
+    ("peerDependencies", false),
+];
+
+/// Lock files with a `packages` map of what npm installed (keys are paths
+/// relative to the project: `node_modules/a/node_modules/b`), in the order
+/// npm prefers them; the first one present is read.
+const LOCK_FILES: &[&str] = &[
+    "npm-shrinkwrap.json",
+    "package-lock.json",
+    "node_modules/.package-lock.json",
+];
+
+/// Flags of a lock entry whose package may be absent by design (not
+/// reported when it is).
+const LOCK_MAY_BE_ABSENT: &[&str] = &["optional", "devOptional", "peer"];
+
 #[derive(Default)]
-pub struct JavaScript;
+pub struct JavaScript {
+    /// Per directory: the directory of the nearest `package.json` at or
+    /// above it.
+    roots: HashMap<String, Option<String>>,
+    /// Packages whose declared dependencies were kept.
+    declared: HashSet<String>,
+}
 
 /// Literal module specifiers of one file.
 #[derive(Default)]
@@ -227,13 +268,8 @@ impl JavaScript {
         })
     }
 
-    /// A bare specifier `pkg/sub` from directory `from`.
-    fn load_package(
-        fs: &LayerStack,
-        from: &str,
-        spec: &str,
-        kept: &mut Vec<String>,
-    ) -> Vec<String> {
+    /// The package name of a bare specifier (`@s/p` or `p`) and its subpath.
+    fn split_specifier(spec: &str) -> (String, Option<&str>) {
         let mut parts = spec.splitn(if spec.starts_with('@') { 3 } else { 2 }, '/');
         let name = if spec.starts_with('@') {
             format!(
@@ -244,7 +280,12 @@ impl JavaScript {
         } else {
             parts.next().unwrap_or("").to_string()
         };
-        let sub = parts.next();
+        (name, parts.next())
+    }
+
+    /// The directory of package `name` as Node finds it from directory
+    /// `from`: `node_modules` up the tree, then the global directories.
+    fn find_package(fs: &LayerStack, from: &str, name: &str) -> Option<String> {
         let mut dirs = Vec::new();
         let mut d = from.to_string();
         loop {
@@ -257,34 +298,134 @@ impl JavaScript {
             d = parent(&d).to_string();
         }
         dirs.extend(GLOBAL_DIRS.iter().map(|s| s.to_string()));
-        for nm in dirs {
-            let pkg = join(&nm, &name);
-            if !is_dir(fs, &pkg) {
-                continue;
+        dirs.into_iter()
+            .map(|nm| join(&nm, name))
+            .find(|pkg| is_dir(fs, pkg))
+    }
+
+    /// The files subpath `sub` of the package in `pkg` loads (its entry
+    /// points when `sub` is None), with its `package.json`.
+    fn package_entry(
+        fs: &LayerStack,
+        pkg: &str,
+        sub: Option<&str>,
+        kept: &mut Vec<String>,
+    ) -> Vec<String> {
+        let pj = join(pkg, "package.json");
+        let manifest = read_json(fs, &pj);
+        if manifest.is_some() {
+            kept.push(pj);
+        }
+        if let Some(exports) = manifest.as_ref().and_then(|m| m.get("exports")) {
+            let subpath = sub.map_or(".".to_string(), |s| format!("./{s}"));
+            let found: Vec<String> = export_targets(exports, &subpath)
+                .iter()
+                .map(|t| join(pkg, t))
+                .filter(|p| is_file(fs, p))
+                .collect();
+            if !found.is_empty() {
+                return found;
             }
-            let pj = join(&pkg, "package.json");
-            let manifest = read_json(fs, &pj);
-            if manifest.is_some() {
-                kept.push(pj);
+        }
+        let target = match sub {
+            Some(s) => join(pkg, s),
+            None => pkg.to_string(),
+        };
+        Self::load_path(fs, &target, kept).into_iter().collect()
+    }
+
+    /// A bare specifier `pkg/sub` from directory `from`.
+    fn load_package(
+        fs: &LayerStack,
+        from: &str,
+        spec: &str,
+        kept: &mut Vec<String>,
+    ) -> Vec<String> {
+        let (name, sub) = Self::split_specifier(spec);
+        match Self::find_package(fs, from, &name) {
+            Some(pkg) => Self::package_entry(fs, &pkg, sub, kept),
+            None => Vec::new(),
+        }
+    }
+
+    /// The directory of the nearest `package.json` at or above `dir`.
+    fn package_root(&mut self, fs: &LayerStack, dir: &str) -> Option<String> {
+        let mut chain = Vec::new();
+        let mut d = dir.to_string();
+        let found = loop {
+            if let Some(r) = self.roots.get(&d) {
+                break r.clone();
             }
-            if let Some(exports) = manifest.as_ref().and_then(|m| m.get("exports")) {
-                let subpath = sub.map_or(".".to_string(), |s| format!("./{s}"));
-                let found: Vec<String> = export_targets(exports, &subpath)
-                    .iter()
-                    .map(|t| join(&pkg, t))
-                    .filter(|p| is_file(fs, p))
-                    .collect();
-                if !found.is_empty() {
-                    return found;
+            chain.push(d.clone());
+            if is_file(fs, &join(&d, "package.json")) {
+                break Some(d.clone());
+            }
+            if d == "/" {
+                break None;
+            }
+            d = parent(&d).to_string();
+        };
+        for c in chain {
+            self.roots.insert(c, found.clone());
+        }
+        found
+    }
+
+    /// What the package in `root` declares it loads at run time: its
+    /// manifest's dependencies, resolved from `root`, and the runtime
+    /// packages of its lock file, each with its entry files.
+    fn keep_declared(fs: &LayerStack, root: &str, out: &mut Imports) {
+        let pj = join(root, "package.json");
+        let Some(manifest) = read_json(fs, &pj) else {
+            return;
+        };
+        out.kept.push(pj.clone());
+        for (field, report) in DECLARED {
+            let names = manifest.get(*field).and_then(Value::as_object);
+            for name in names.into_iter().flat_map(|m| m.keys()) {
+                match Self::find_package(fs, root, name) {
+                    Some(pkg) => {
+                        let entry = Self::package_entry(fs, &pkg, None, &mut out.kept);
+                        out.kept.extend(entry);
+                    }
+                    None if *report => out.missing.push(declared_missing(name, &pj)),
+                    None => {}
                 }
             }
-            let target = match sub {
-                Some(s) => join(&pkg, s),
-                None => pkg.clone(),
-            };
-            return Self::load_path(fs, &target, kept).into_iter().collect();
         }
-        Vec::new()
+        let Some((lock_path, lock)) = LOCK_FILES
+            .iter()
+            .map(|f| join(root, f))
+            .find_map(|f| read_json(fs, &f).map(|l| (f, l)))
+        else {
+            return;
+        };
+        out.kept.push(lock_path.clone());
+        let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
+        for (key, entry) in lock
+            .get("packages")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if key.is_empty() || flag(entry, "dev") {
+                continue;
+            }
+            // A workspace member or `file:` install: the link names its target.
+            let dir = match entry.get("resolved").and_then(Value::as_str) {
+                Some(target) if flag(entry, "link") => join(root, target),
+                _ => join(root, key),
+            };
+            if is_dir(fs, &dir) {
+                let found = Self::package_entry(fs, &dir, None, &mut out.kept);
+                out.kept.extend(found);
+            } else if !LOCK_MAY_BE_ABSENT.iter().any(|f| flag(entry, f)) {
+                let name = key
+                    .rsplit_once("node_modules/")
+                    .map_or(key.as_str(), |k| k.1);
+                out.missing.push(declared_missing(name, &lock_path));
+            }
+        }
     }
 }
 
@@ -303,6 +444,11 @@ impl Resolver for JavaScript {
             return out;
         };
         let here = parent(path);
+        if let Some(root) = self.package_root(fs, here) {
+            if self.declared.insert(root.clone()) {
+                Self::keep_declared(fs, &root, &mut out);
+            }
+        }
         for spec in parse_specifiers(&source, path) {
             let bare = spec.strip_prefix("node:").unwrap_or(&spec);
             let top = bare.split('/').next().unwrap_or(bare);
@@ -369,7 +515,7 @@ mod tests {
             ("/app/addon.js", "require('./build/native'); require('glob');"),
             ("/app/build/native.node", "\x7fELF"),
         ]);
-        let mut js = JavaScript;
+        let mut js = JavaScript::default();
         let got = js.imports(&fs, "/app/server.js");
         for want in [
             "/app/lib/index.js",
@@ -395,6 +541,99 @@ mod tests {
             "{:?}",
             addon.kept
         );
+    }
+
+    #[test]
+    fn declared_dependencies_are_kept_with_their_own() {
+        let (_t, fs) = tree(&[
+            // The app loads its engine by a computed name only.
+            (
+                "/srv/app/server.js",
+                "const e = require(process.env.ENGINE || 'engine');",
+            ),
+            (
+                "/srv/app/package.json",
+                r#"{"dependencies": {"engine": "1", "gone": "1", "@s/driver": "2"},
+                    "optionalDependencies": {"fsevents": "2"},
+                    "devDependencies": {"devtool": "1"}}"#,
+            ),
+            (
+                "/srv/app/package-lock.json",
+                r#"{"lockfileVersion": 3, "packages": {
+                    "": {"name": "app"},
+                    "node_modules/engine": {"version": "1.0.0"},
+                    "node_modules/engine/node_modules/words": {"version": "2.0.0"},
+                    "node_modules/devtool": {"version": "1.0.0", "dev": true},
+                    "node_modules/lockonly": {"version": "1.0.0"},
+                    "node_modules/fsevents": {"version": "2.0.0", "optional": true}}}"#,
+            ),
+            (
+                "/srv/app/node_modules/engine/package.json",
+                r#"{"main": "lib/engine.js", "dependencies": {"words": "2"}}"#,
+            ),
+            (
+                "/srv/app/node_modules/engine/lib/engine.js",
+                "module.exports = require(['wo', 'rds'].join(''));",
+            ),
+            // Nested: engine's own version of words, and the app's.
+            (
+                "/srv/app/node_modules/engine/node_modules/words/index.js",
+                "",
+            ),
+            ("/srv/app/node_modules/words/index.js", ""),
+            ("/srv/app/node_modules/devtool/index.js", ""),
+            ("/srv/app/node_modules/unlisted/index.js", ""),
+            // Hoisted above the app, as workspaces install.
+            (
+                "/srv/node_modules/@s/driver/package.json",
+                r#"{"exports": {".": "./d.js"}}"#,
+            ),
+            ("/srv/node_modules/@s/driver/d.js", ""),
+        ]);
+        let mut js = JavaScript::default();
+        let got = js.imports(&fs, "/srv/app/server.js");
+        for want in [
+            "/srv/app/package.json",
+            "/srv/app/package-lock.json",
+            "/srv/app/node_modules/engine/package.json",
+            "/srv/app/node_modules/engine/lib/engine.js",
+            "/srv/node_modules/@s/driver/d.js",
+            // the lock's own runtime entry
+            "/srv/app/node_modules/engine/node_modules/words/index.js",
+        ] {
+            assert!(
+                got.kept.contains(&want.to_string()),
+                "{want}: {:?}",
+                got.kept
+            );
+        }
+        for not in ["/devtool/", "/unlisted/", "/srv/app/node_modules/words/"] {
+            assert!(
+                !got.kept.iter().any(|k| k.contains(not)),
+                "{not}: {:?}",
+                got.kept
+            );
+        }
+        assert_eq!(
+            got.missing,
+            [
+                "declared dependency gone (/srv/app/package.json)",
+                "declared dependency lockonly (/srv/app/package-lock.json)",
+            ],
+            "an absent optional dependency is not reported"
+        );
+        // The dependency's own declared dependency resolves to its nested copy.
+        let got = js.imports(&fs, "/srv/app/node_modules/engine/lib/engine.js");
+        assert!(got
+            .kept
+            .contains(&"/srv/app/node_modules/engine/node_modules/words/index.js".to_string()));
+        assert!(!got
+            .kept
+            .iter()
+            .any(|k| k.starts_with("/srv/app/node_modules/words/")));
+        // Once per package.
+        let again = js.imports(&fs, "/srv/app/server.js");
+        assert!(!again.kept.contains(&"/srv/app/package.json".to_string()));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod perl;
 mod php;
 mod php_syntax;
 mod python;
+mod python_dist;
 mod python_scan;
 mod ruby;
 
@@ -38,6 +39,24 @@ fn read(fs: &LayerStack, path: &str) -> Option<Vec<u8>> {
 
 fn read_text(fs: &LayerStack, path: &str) -> Option<String> {
     read(fs, path).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// How a dependency an app declares but the image lacks is recorded among
+/// the unresolved imports: `declared dependency NAME (FILE)`, FILE being
+/// the manifest or lock file that declares it.
+fn declared_missing(name: &str, by: &str) -> String {
+    format!("{DECLARED_MISSING}{name} ({by})")
+}
+
+/// The start of an unresolved import that is a declared dependency the
+/// image lacks (after the importing file's `FILE: `).
+pub const DECLARED_MISSING: &str = "declared dependency ";
+
+/// Whether an unresolved import (`FILE: WHAT`) is a declared dependency.
+pub fn is_declared_missing(unresolved: &str) -> bool {
+    unresolved
+        .split_once(": ")
+        .is_some_and(|(_, what)| what.starts_with(DECLARED_MISSING))
 }
 
 /// What one file imports, resolved in the image.
@@ -88,7 +107,7 @@ pub trait Resolver: Send {
 pub fn all() -> Vec<Box<dyn Resolver>> {
     vec![
         Box::new(python::Python::default()),
-        Box::new(javascript::JavaScript),
+        Box::new(javascript::JavaScript::default()),
         Box::new(ruby::Ruby::default()),
         Box::new(perl::Perl::default()),
         Box::new(php::Php::default()),

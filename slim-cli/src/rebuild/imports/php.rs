@@ -36,6 +36,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::Value;
 
 use super::{
+    declared_missing,
     dirs::expand,
     is_dir, is_file, join, parent,
     php_syntax::{returned_map, scan},
@@ -368,11 +369,22 @@ impl Php {
         out.kept.extend(p.files.iter().cloned());
         let mut dirs: Vec<String> = vec![join(&p.vendor, "composer")];
         dirs.extend(p.own_dirs.iter().cloned());
+        let lock = join(&p.root, "composer.lock");
         for name in &p.runtime {
-            match p.packages.iter().find(|k| &k.name == name) {
-                Some(k) => dirs.push(k.dir.clone()),
-                None => dirs.push(join(&p.vendor, name)),
+            let dir = match p.packages.iter().find(|k| &k.name == name) {
+                Some(k) => k.dir.clone(),
+                None => join(&p.vendor, name),
+            };
+            if !is_dir(fs, &dir) {
+                // Declared (by the lock, or installed.json without one) but absent.
+                let by = if is_file(fs, &lock) {
+                    lock.clone()
+                } else {
+                    join(&p.vendor, "composer/installed.json")
+                };
+                out.missing.push(declared_missing(name, &by));
             }
+            dirs.push(dir);
         }
         for d in dirs {
             if is_dir(fs, &d) {
@@ -540,7 +552,7 @@ mod tests {
             ),
             (
                 "/srv/www/composer.lock",
-                r#"{"packages": [{"name": "acme/clock"}], "packages-dev": [{"name": "acme/devtools"}]}"#,
+                r#"{"packages": [{"name": "acme/clock"}, {"name": "acme/gone"}], "packages-dev": [{"name": "acme/devtools"}]}"#,
             ),
             (
                 "/srv/www/vendor/autoload.php",
@@ -624,7 +636,10 @@ mod tests {
                 got.kept
             );
         }
-        assert!(got.missing.is_empty(), "{:?}", got.missing);
+        assert_eq!(
+            got.missing,
+            ["declared dependency acme/gone (/srv/www/composer.lock)"]
+        );
         // Composer's generated maps name the dev packages too.
         let got = php.imports(&fs, "/srv/www/vendor/composer/autoload_static.php");
         assert!(

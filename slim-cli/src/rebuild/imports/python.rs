@@ -9,11 +9,27 @@
 //! metadata of its distribution (`importlib.metadata` reads it at run
 //! time), not its `__pycache__` entry (a cache: the source compiles on
 //! first import).
-use std::collections::{BTreeSet, HashMap};
+//!
+//! What code imports by a computed name (`importlib.import_module(name)`:
+//! plugins, drivers, backends) is among what its distribution declares:
+//! once per installed distribution a kept file belongs to (its RECORD
+//! lists the file, or its top_level.txt names the file's package), its
+//! runtime requirements (`python_dist`) are found among the installed
+//! distributions of the search path and their top-level modules and
+//! packages kept with their metadata, each parsed in turn (its own imports
+//! and declared requirements). The same holds for a program outside the
+//! search path with a `requirements.txt` or a `pyproject.toml` beside it
+//! or above it.
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use rustpython_ast::{self as ast, Visitor};
 
-use super::{is_dir, is_file, join, parent, read_text, Imports, Resolver};
+use super::{
+    declared_missing, is_dir, is_file, join, parent,
+    python_dist::{self, Site},
+    read_text, Imports, Resolver,
+};
 use crate::rebuild::{paths::resolve_path, rootfs::LayerStack};
 
 /// Prefixes under which Python installations keep `pythonX.Y` and
@@ -185,8 +201,11 @@ const BUILTIN: &[&str] = &[
 pub struct Python {
     /// The search path, found on first use.
     search: Option<Vec<String>>,
-    /// Per site directory: top-level name -> metadata directories.
-    dists: HashMap<String, HashMap<String, Vec<String>>>,
+    /// Per site directory: its installed distributions.
+    sites: HashMap<String, Arc<Site>>,
+    /// Distributions (metadata directories) and project files whose
+    /// declared requirements were kept.
+    declared: HashSet<String>,
     /// Directory listings, read once.
     listings: HashMap<String, std::sync::Arc<Listing>>,
 }
@@ -299,16 +318,6 @@ pub(super) fn parse_with_parser(source: &str, path: &str, main: bool) -> Vec<Pla
         }
     }
     c.found
-}
-
-/// The normalized distribution name of a metadata directory
-/// (`Foo_Bar-1.0.dist-info` -> `foo_bar`).
-fn dist_name(dir: &str) -> String {
-    dir.split('-')
-        .next()
-        .unwrap_or(dir)
-        .to_lowercase()
-        .replace(['-', '.'], "_")
 }
 
 impl Python {
@@ -462,55 +471,152 @@ impl Python {
         None
     }
 
+    /// The distributions of site directory `site`, read once.
+    fn site(&mut self, fs: &LayerStack, site: &str) -> Arc<Site> {
+        self.sites
+            .entry(site.to_string())
+            .or_insert_with(|| Arc::new(Site::read(fs, site)))
+            .clone()
+    }
+
+    /// Every file of a metadata directory (or the single-file egg-info).
+    fn metadata_files(fs: &LayerStack, dir: &str) -> Vec<String> {
+        if is_dir(fs, dir) {
+            fs.read_dir(dir)
+                .into_iter()
+                .map(|n| join(dir, &n))
+                .collect()
+        } else {
+            vec![dir.to_string()]
+        }
+    }
+
     /// Metadata directories (every file in them) of the distribution that
     /// provides top-level `name` in site directory `site`.
     fn metadata(&mut self, fs: &LayerStack, site: &str, name: &str) -> Vec<String> {
         if !site.ends_with("-packages") {
             return Vec::new();
         }
-        let map = self.dists.entry(site.to_string()).or_insert_with(|| {
-            let mut map: HashMap<String, Vec<String>> = HashMap::new();
-            for d in fs.read_dir(site) {
-                if !(d.ends_with(".dist-info") || d.ends_with(".egg-info")) {
-                    continue;
-                }
-                let dir = join(site, &d);
-                let mut tops: BTreeSet<String> = BTreeSet::new();
-                if let Some(t) = read_text(fs, &join(&dir, "top_level.txt")) {
-                    tops.extend(
-                        t.lines()
-                            .map(|l| l.trim().to_string())
-                            .filter(|l| !l.is_empty()),
-                    );
-                }
-                if let Some(r) = read_text(fs, &join(&dir, "RECORD")) {
-                    for line in r.lines() {
-                        let first = line.split(['/', ',']).next().unwrap_or("");
-                        let first = first.strip_suffix(".py").unwrap_or(first);
-                        if !first.is_empty() && !first.contains("-info") && first != "__pycache__" {
-                            tops.insert(first.to_string());
-                        }
-                    }
-                }
-                tops.insert(dist_name(&d));
-                for t in tops {
-                    map.entry(t).or_default().push(dir.clone());
+        let s = self.site(fs, site);
+        s.by_top
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(|&i| Self::metadata_files(fs, &s.dists[i].dir))
+            .collect()
+    }
+
+    /// The `X.Y` version of the image's interpreter (from its stdlib
+    /// directory), for environment markers.
+    fn python_version(&mut self, fs: &LayerStack) -> Option<String> {
+        self.search(fs).iter().find_map(|d| {
+            d.split('/')
+                .find_map(|c| c.strip_prefix("python"))
+                .filter(|v| v.contains('.'))
+                .map(str::to_string)
+        })
+    }
+
+    /// Keeps what requirement `name` names: the installed distribution of
+    /// that name on the search path, its metadata and its top-level
+    /// modules and packages; or records it as missing (declared by `by`).
+    fn keep_requirement(&mut self, fs: &LayerStack, name: &str, by: &str, out: &mut Imports) {
+        let want = python_dist::normalize(name);
+        let sites: Vec<String> = self
+            .search(fs)
+            .iter()
+            .filter(|d| d.ends_with("-packages"))
+            .cloned()
+            .collect();
+        for site in sites {
+            let s = self.site(fs, &site);
+            let Some(&i) = s.by_name.get(&want) else {
+                continue;
+            };
+            let dist = &s.dists[i];
+            out.kept.extend(Self::metadata_files(fs, &dist.dir));
+            for top in &dist.tops {
+                if let Some((chain, _)) = self.resolve(fs, std::slice::from_ref(&site), top) {
+                    out.kept.extend(chain);
                 }
             }
-            map
-        });
-        let dirs = map.get(name).cloned().unwrap_or_default();
-        let mut out = Vec::new();
-        for dir in dirs {
-            if is_dir(fs, &dir) {
-                out.extend(fs.read_dir(&dir).into_iter().map(|n| join(&dir, &n)));
-            } else {
-                out.push(dir); // a single-file egg-info
+            return;
+        }
+        out.missing.push(declared_missing(name, by));
+    }
+
+    /// The requirements of the distribution `path` (a file of site
+    /// directory `site`) belongs to, once per distribution.
+    fn keep_declared(&mut self, fs: &LayerStack, site: &str, path: &str, out: &mut Imports) {
+        let Some(rel) = path.strip_prefix(&format!("{site}/")) else {
+            return;
+        };
+        let s = self.site(fs, site);
+        let python = self.python_version(fs);
+        for i in s.owners(rel) {
+            let dist = &s.dists[i];
+            if !self.declared.insert(dist.dir.clone()) {
+                continue;
+            }
+            out.kept.extend(Self::metadata_files(fs, &dist.dir));
+            let by = python_dist::metadata_file(fs, &dist.dir);
+            for req in python_dist::requirements(fs, &dist.dir, python.as_deref()) {
+                self.keep_requirement(fs, &req.name, &by, out);
             }
         }
-        out
+    }
+
+    /// The requirements of the project a program outside the search path
+    /// belongs to: the nearest `requirements.txt` or `pyproject.toml`
+    /// (`[project] dependencies`) at or above its directory, once.
+    fn keep_project(&mut self, fs: &LayerStack, dir: &str, out: &mut Imports) {
+        let python = self.python_version(fs);
+        let mut d = dir.to_string();
+        loop {
+            for file in PROJECT_FILES {
+                let f = join(&d, file);
+                let Some(text) = read_text(fs, &f) else {
+                    continue;
+                };
+                if !self.declared.insert(f.clone()) {
+                    return;
+                }
+                let lines: Vec<String> = if file.ends_with(".toml") {
+                    toml::from_str::<toml::Value>(&text)
+                        .ok()
+                        .and_then(|v| v.get("project")?.get("dependencies")?.as_array().cloned())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                } else {
+                    // Options (`-r`, `-e`, `--index-url`) and URLs are not names.
+                    text.lines()
+                        .map(|l| l.split(" #").next().unwrap_or("").trim().to_string())
+                        .filter(|l| {
+                            !l.is_empty() && !l.starts_with(['#', '-']) && !l.contains("://")
+                        })
+                        .collect()
+                };
+                for req in lines
+                    .iter()
+                    .filter_map(|l| python_dist::requirement(l, python.as_deref()))
+                {
+                    self.keep_requirement(fs, &req.name, &f, out);
+                }
+                return;
+            }
+            if d == "/" {
+                return;
+            }
+            d = parent(&d).to_string();
+        }
     }
 }
+
+/// Files beside a program that list what it needs installed, in the
+/// order they are looked for.
+const PROJECT_FILES: [&str; 2] = ["requirements.txt", "pyproject.toml"];
 
 impl Resolver for Python {
     fn language(&self) -> &'static str {
@@ -562,10 +668,21 @@ impl Resolver for Python {
         }
         // A module of the search path is imported; a script outside it
         // is the program (its `__main__` block runs).
+        let site = self
+            .search(fs)
+            .iter()
+            .filter(|r| r.ends_with("-packages") && path.starts_with(&format!("{r}/")))
+            .max_by_key(|r| r.len())
+            .cloned();
         let main = !self
             .search(fs)
             .iter()
             .any(|r| path.starts_with(&format!("{r}/")));
+        match site {
+            Some(site) => self.keep_declared(fs, &site, path, &mut out),
+            None if main => self.keep_project(fs, &here, &mut out),
+            None => {}
+        }
         let stdlib = in_stdlib(path);
         for ((level, module, names), in_function) in parse_imports(&source, path, main) {
             let top = module.split('.').next().unwrap_or(&module);
@@ -739,6 +856,99 @@ mod tests {
                 "{lib}/lib-dynload/_sqlite3.cpython-311-x86_64-linux-gnu.so"
             )],
             "native extension"
+        );
+    }
+
+    #[test]
+    fn an_installed_apps_declared_requirements_are_kept() {
+        let site = "/usr/local/lib/python3.11/dist-packages";
+        let app = format!("{site}/greet_app-1.0.dist-info");
+        let (_t, fs) = tree(&[
+            ("/usr/lib/python3.11/os.py", ""),
+            ("/usr/lib/python3.11/importlib/__init__.py", ""),
+            (
+                &format!("{site}/greet_app/__main__.py"),
+                "import importlib, os\nm = importlib.import_module(os.environ['P'])\n",
+            ),
+            (&format!("{site}/greet_app/__init__.py"), ""),
+            (
+                &format!("{app}/METADATA"),
+                "Metadata-Version: 2.1\nName: greet-app\nVersion: 1.0\n\
+                 Requires-Dist: Greet.Plugin (>=1.0)\nRequires-Dist: greet-missing\n\
+                 Requires-Dist: greet-windows ; sys_platform == \"win32\"\n\
+                 Requires-Dist: greet-old ; python_version < \"3.8\"\n\
+                 Provides-Extra: fancy\nRequires-Dist: greet-fancy ; extra == 'fancy'\n\
+                 \nRequires-Dist: in-the-description\n",
+            ),
+            (
+                &format!("{app}/RECORD"),
+                "greet_app/__init__.py,,\ngreet_app/__main__.py,,\ngreet_app-1.0.dist-info/METADATA,,\n",
+            ),
+            // The dependency: its name differs from its package's.
+            (&format!("{site}/greet_plugin-1.0.dist-info/METADATA"), "Name: Greet.Plugin\n"),
+            (&format!("{site}/greet_plugin-1.0.dist-info/top_level.txt"), "plugin_pkg\nplugin_mod\n"),
+            (&format!("{site}/plugin_pkg/__init__.py"), "from . import words\n"),
+            (&format!("{site}/plugin_pkg/words.py"), ""),
+            (&format!("{site}/plugin_mod.py"), ""),
+            // Installed, but only an extra (or nothing) names them.
+            (&format!("{site}/greet_fancy-1.0.dist-info/METADATA"), "Name: greet-fancy\n"),
+            (&format!("{site}/greet_fancy/__init__.py"), ""),
+            (&format!("{site}/greet_windows-1.0.dist-info/METADATA"), ""),
+            (&format!("{site}/greet_windows/__init__.py"), ""),
+            (&format!("{site}/greet_unused-1.0.dist-info/METADATA"), ""),
+            (&format!("{site}/greet_unused/__init__.py"), ""),
+            // A program beside its requirements.txt.
+            ("/srv/tool/run.py", "print(1)\n"),
+            (
+                "/srv/tool/requirements.txt",
+                "# pinned\n-r base.txt\ngreet_plugin==1.0  # the plugin\nnot-installed>=2\nwinonly; os_name == 'nt'\n",
+            ),
+        ]);
+        let mut py = Python::default();
+        let got = py.imports(&fs, &format!("{site}/greet_app/__main__.py"));
+        for want in [
+            format!("{app}/METADATA"),
+            format!("{site}/greet_plugin-1.0.dist-info/METADATA"),
+            format!("{site}/plugin_pkg/__init__.py"),
+            format!("{site}/plugin_mod.py"),
+        ] {
+            assert!(got.kept.contains(&want), "{want} not in {:#?}", got.kept);
+        }
+        for not in [
+            "greet_fancy",
+            "greet_windows",
+            "greet_unused",
+            "plugin_pkg/words.py",
+        ] {
+            assert!(
+                !got.kept.iter().any(|k| k.contains(not)),
+                "{not}: {:#?}",
+                got.kept
+            );
+        }
+        assert_eq!(
+            got.missing,
+            [format!(
+                "declared dependency greet-missing ({app}/METADATA)"
+            )]
+        );
+        // The plugin's own closure follows from its kept files.
+        let words = py.imports(&fs, &format!("{site}/plugin_pkg/__init__.py"));
+        assert!(words.kept.contains(&format!("{site}/plugin_pkg/words.py")));
+        // Once per distribution.
+        let again = py.imports(&fs, &format!("{site}/greet_app/__init__.py"));
+        assert!(
+            again.kept.is_empty() && again.missing.is_empty(),
+            "{again:?}"
+        );
+        // A program's requirements.txt.
+        let tool = py.imports(&fs, "/srv/tool/run.py");
+        assert!(tool
+            .kept
+            .contains(&format!("{site}/plugin_pkg/__init__.py")));
+        assert_eq!(
+            tool.missing,
+            ["declared dependency not-installed (/srv/tool/requirements.txt)"]
         );
     }
 

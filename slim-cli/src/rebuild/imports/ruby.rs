@@ -8,11 +8,25 @@
 //! the gems in the image's gem paths (with each kept gem's specification,
 //! which RubyGems reads to activate it), and an app's Bundler setup
 //! (Gemfile, Gemfile.lock, .bundle/config, vendor/bundle).
-use std::collections::HashMap;
+//!
+//! What an app requires by a computed name (plugins, drivers, adapters) is
+//! among the gems it declares: once per app (the nearest directory above a
+//! kept file with a Gemfile or Gemfile.lock), the runtime gems of its
+//! Gemfile.lock (every spec reachable from its DEPENDENCIES, less the gems
+//! its Gemfile puts only in development or test groups; without a lock,
+//! the Gemfile's gems outside those groups) are resolved in
+//! its vendor/bundle and the gem paths and each gem's entry file (`NAME.rb`
+//! or `NAME` with `-` as `/`, as Bundler.require loads it; else every
+//! top-level file of its `lib`) kept with its specification, and parsed in
+//! turn.
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use lib_ruby_parser::{traverse::visitor::Visitor, Node, Parser, ParserOptions};
 
-use super::{dirs::expand, is_dir, is_file, join, parent, read, Imports, Resolver};
+use super::{
+    declared_missing, dirs::expand, is_dir, is_file, join, parent, read, read_text, Imports,
+    Resolver,
+};
 use crate::rebuild::rootfs::LayerStack;
 
 /// The load path of Debian's, the official images' and source-built Rubies,
@@ -63,13 +77,30 @@ const BUILTIN: &[&str] = &[
 ];
 
 /// Bundler's files in an app's directory, read at start-up.
-const BUNDLER_FILES: [&str; 4] = ["Gemfile", "Gemfile.lock", "gems.rb", ".bundle/config"];
+const BUNDLER_FILES: [&str; 5] = [
+    "Gemfile",
+    "Gemfile.lock",
+    "gems.rb",
+    "gems.locked",
+    ".bundle/config",
+];
+
+/// The files that make a directory a Bundler app.
+const APP_MARKERS: [&str; 4] = ["Gemfile", "gems.rb", "Gemfile.lock", "gems.locked"];
+
+/// Bundler's lock files and the Gemfiles they lock, in Bundler's order.
+const LOCKS: [(&str, &str); 2] = [("Gemfile.lock", "Gemfile"), ("gems.locked", "gems.rb")];
+
+/// Gemfile groups that production installs leave out.
+const DEV_GROUPS: &[&str] = &["development", "test"];
 
 /// A directory to search and, for a gem, its specification.
 #[derive(Clone, Debug)]
 struct Root {
     dir: String,
     spec: Option<String>,
+    /// For a gem's directory: the gem's `NAME-VERSION[-PLATFORM]`.
+    gem: Option<String>,
 }
 
 #[derive(Default)]
@@ -81,6 +112,10 @@ pub struct Ruby {
     /// Directory entries, read once: most names are looked for in many
     /// roots before one has them.
     listings: HashMap<String, std::collections::HashSet<String>>,
+    /// Per directory: the app directory at or above it, if any.
+    apps: HashMap<String, Option<String>>,
+    /// App directories whose declared gems were kept.
+    declared: HashSet<String>,
 }
 
 /// How a name was loaded.
@@ -216,6 +251,7 @@ fn gem_roots(fs: &LayerStack, gem_path: &str) -> Vec<Root> {
             out.push(Root {
                 dir: lib,
                 spec: spec(&name),
+                gem: Some(name),
             });
         }
     }
@@ -225,6 +261,7 @@ fn gem_roots(fs: &LayerStack, gem_path: &str) -> Vec<Root> {
         out.push(Root {
             dir,
             spec: spec(&name),
+            gem: Some(name),
         });
     }
     out
@@ -259,7 +296,11 @@ impl Ruby {
             let mut roots: Vec<Root> = LOAD_PATH
                 .iter()
                 .flat_map(|p| expand(fs, p))
-                .map(|dir| Root { dir, spec: None })
+                .map(|dir| Root {
+                    dir,
+                    spec: None,
+                    gem: None,
+                })
                 .collect();
             for gp in GEM_PATHS.iter().flat_map(|p| expand(fs, p)) {
                 roots.extend(gem_roots(fs, &gp));
@@ -272,19 +313,25 @@ impl Ruby {
     /// The Bundler app directory above `file` (where its Gemfile is): its
     /// files to keep and its vendored gems' roots.
     fn bundle(&mut self, fs: &LayerStack, file: &str) -> Option<(String, Vec<Root>)> {
-        let mut dir = parent(file).to_string();
-        loop {
-            if ["Gemfile", "gems.rb"]
-                .iter()
-                .any(|g| is_file(fs, &join(&dir, g)))
-            {
-                break;
+        let mut chain = Vec::new();
+        let mut d = parent(file).to_string();
+        let found = loop {
+            if let Some(app) = self.apps.get(&d) {
+                break app.clone();
             }
-            if dir == "/" {
-                return None;
+            chain.push(d.clone());
+            if APP_MARKERS.iter().any(|g| is_file(fs, &join(&d, g))) {
+                break Some(d.clone());
             }
-            dir = parent(&dir).to_string();
+            if d == "/" {
+                break None;
+            }
+            d = parent(&d).to_string();
+        };
+        for c in chain {
+            self.apps.insert(c, found.clone());
         }
+        let dir = found?;
         let roots = self
             .bundles
             .entry(dir.clone())
@@ -342,6 +389,256 @@ impl Ruby {
     }
 }
 
+/// What a Gemfile.lock says: each locked gem's version and runtime
+/// dependencies (its `specs:` entries, from every source section), and
+/// the gems the Gemfile asked for (DEPENDENCIES).
+#[derive(Debug, Default)]
+struct Lock {
+    specs: BTreeMap<String, (String, Vec<String>)>,
+    dependencies: Vec<String>,
+}
+
+/// Reads a Gemfile.lock: sections start in column 0; in a source section
+/// (`GEM`, `PATH`, `GIT`) `specs:` lists a gem at four spaces (`name
+/// (version[-platform])`) and its dependencies at six; DEPENDENCIES lists
+/// names at two (`name (>= 1)`, `name!` for a path or git source).
+fn parse_lock(text: &str) -> Lock {
+    let mut lock = Lock::default();
+    let mut section = "";
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            section = line.trim();
+            current = None;
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let item = line.trim();
+        let name = item
+            .split([' ', '('])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('!')
+            .to_string();
+        if name.is_empty() {
+            continue;
+        }
+        match (section, indent) {
+            ("DEPENDENCIES", 2) => lock.dependencies.push(name),
+            ("GEM" | "PATH" | "GIT", 4) => {
+                let version = item
+                    .split_once('(')
+                    .map(|(_, v)| v.trim_end_matches(')').to_string())
+                    .unwrap_or_default();
+                lock.specs.insert(name.clone(), (version, Vec::new()));
+                current = Some(name);
+            }
+            ("GEM" | "PATH" | "GIT", 6) => {
+                if let Some(spec) = current.as_ref().and_then(|c| lock.specs.get_mut(c)) {
+                    spec.1.push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    lock
+}
+
+/// The gems a Gemfile names, split into those of development or test
+/// groups only and the rest.
+#[derive(Default)]
+struct Gemfile {
+    /// Nesting of `group` blocks: whether each is development-only.
+    dev_block: Vec<bool>,
+    dev: BTreeSet<String>,
+    runtime: BTreeSet<String>,
+}
+
+/// The symbol or string names in a `group` argument list or option value.
+fn group_names(nodes: &[Node]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in nodes {
+        match n {
+            Node::Sym(s) => out.extend(s.name.to_string().ok()),
+            Node::Str(s) => out.extend(s.value.to_string().ok()),
+            Node::Array(a) => out.extend(group_names(&a.elements)),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn all_dev(groups: &[String]) -> bool {
+    !groups.is_empty() && groups.iter().all(|g| DEV_GROUPS.contains(&g.as_str()))
+}
+
+impl Visitor for Gemfile {
+    fn on_block(&mut self, node: &lib_ruby_parser::nodes::Block) {
+        let dev = match node.call.as_ref() {
+            Node::Send(s) if s.recv.is_none() && s.method_name == "group" => {
+                all_dev(&group_names(&s.args))
+            }
+            _ => false,
+        };
+        self.dev_block.push(dev);
+        lib_ruby_parser::traverse::visitor::visit_block(self, node);
+        self.dev_block.pop();
+    }
+
+    fn on_send(&mut self, node: &lib_ruby_parser::nodes::Send) {
+        if node.recv.is_none() && node.method_name == "gem" {
+            if let Some(name) = node.args.first().and_then(text) {
+                let mut dev = self.dev_block.iter().any(|d| *d);
+                for arg in &node.args[1..] {
+                    let pairs = match arg {
+                        Node::Kwargs(k) => &k.pairs,
+                        Node::Hash(h) => &h.pairs,
+                        _ => continue,
+                    };
+                    for pair in pairs {
+                        let Node::Pair(p) = pair else { continue };
+                        let key = match p.key.as_ref() {
+                            Node::Sym(s) => s.name.to_string().ok(),
+                            _ => None,
+                        };
+                        if matches!(key.as_deref(), Some("group" | "groups")) {
+                            dev |= all_dev(&group_names(std::slice::from_ref(p.value.as_ref())));
+                        }
+                    }
+                }
+                if dev {
+                    self.dev.insert(name);
+                } else {
+                    self.runtime.insert(name);
+                }
+            }
+        }
+        lib_ruby_parser::traverse::visitor::visit_send(self, node);
+    }
+}
+
+/// The gems `gemfile` (Ruby source) names outside development and test
+/// groups, and those it names only there.
+fn gemfile_gems(gemfile: Vec<u8>) -> (BTreeSet<String>, BTreeSet<String>) {
+    let result = Parser::new(gemfile, ParserOptions::default()).do_parse();
+    let mut g = Gemfile::default();
+    if let Some(ast) = result.ast {
+        g.visit(&ast);
+    }
+    let dev = g.dev.difference(&g.runtime).cloned().collect();
+    (g.runtime, dev)
+}
+
+/// Whether `dir` (`NAME-VERSION[-PLATFORM]`) is gem `name` at `version`
+/// (any platform), or at any version when the lock gives none.
+fn is_gem_dir(dir: &str, name: &str, version: &str) -> bool {
+    let Some(v) = dir.strip_prefix(name).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    if version.is_empty() {
+        return v.starts_with(|c: char| c.is_ascii_digit());
+    }
+    v == version || v.strip_prefix(version).is_some_and(|p| p.starts_with('-'))
+}
+
+/// The runtime gems of a lock: every spec reachable from its DEPENDENCIES
+/// but the development-only ones (all specs when it lists none).
+fn runtime_gems(lock: &Lock, dev: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut todo: Vec<String> = if lock.dependencies.is_empty() {
+        lock.specs.keys().cloned().collect()
+    } else {
+        lock.dependencies
+            .iter()
+            .filter(|d| !dev.contains(*d))
+            .cloned()
+            .collect()
+    };
+    let mut out = BTreeSet::new();
+    while let Some(g) = todo.pop() {
+        if out.insert(g.clone()) {
+            todo.extend(lock.specs.get(&g).into_iter().flat_map(|s| s.1.clone()));
+        }
+    }
+    // Bundler is the tool, not one of the app's gems.
+    out.remove("bundler");
+    out
+}
+
+impl Ruby {
+    /// The runtime gems of the app in `app` (its Gemfile.lock), each found
+    /// in `roots` (vendor/bundle first, then the gem paths, then the load
+    /// path for distribution-packaged gems) with its entry files.
+    fn keep_declared(&mut self, fs: &LayerStack, app: &str, roots: &[Root], out: &mut Imports) {
+        // The lock when there is one, else the Gemfile's own runtime gems
+        // (any version: Bundler resolves them at start-up).
+        let Some((lock_path, gemfile)) = LOCKS
+            .iter()
+            .map(|(l, g)| (join(app, l), join(app, g)))
+            .find(|(l, g)| is_file(fs, l) || is_file(fs, g))
+        else {
+            return;
+        };
+        let (named, dev) = read(fs, &gemfile).map(gemfile_gems).unwrap_or_default();
+        let (lock, declared, by) = match read_text(fs, &lock_path) {
+            Some(text) => {
+                let lock = parse_lock(&text);
+                let gems = runtime_gems(&lock, &dev);
+                (lock, gems, lock_path)
+            }
+            None => (Lock::default(), named, gemfile),
+        };
+        for name in declared {
+            let version = lock.specs.get(&name).map(|s| s.0.as_str()).unwrap_or("");
+            let entries = [
+                format!("{name}.rb"),
+                format!("{}.rb", name.replace('-', "/")),
+            ];
+            // The gem's own directories: this version (any platform), else any.
+            let mine: Vec<&Root> = roots
+                .iter()
+                .filter(|r| {
+                    r.gem
+                        .as_deref()
+                        .is_some_and(|g| is_gem_dir(g, &name, version))
+                })
+                .collect();
+            let mut found: Vec<String> = mine
+                .iter()
+                .flat_map(|r| entries.iter().map(|e| join(&r.dir, e)))
+                .filter(|f| self.has_file(fs, f))
+                .collect();
+            if found.is_empty() {
+                // No entry by its name: each top-level file may be one.
+                for r in mine.iter().filter(|r| r.dir.ends_with("/lib")) {
+                    let mut names = fs.read_dir(&r.dir);
+                    names.sort();
+                    found.extend(
+                        names
+                            .into_iter()
+                            .filter(|n| n.ends_with(".rb"))
+                            .map(|n| join(&r.dir, &n)),
+                    );
+                }
+            }
+            if mine.is_empty() {
+                // Packaged by the distribution: its files are on the load path.
+                found.extend(roots.iter().filter(|r| r.gem.is_none()).find_map(|r| {
+                    entries
+                        .iter()
+                        .map(|e| join(&r.dir, e))
+                        .find(|f| self.has_file(fs, f))
+                }));
+            }
+            if mine.is_empty() && found.is_empty() {
+                out.missing.push(declared_missing(&name, &by));
+                continue;
+            }
+            out.kept.extend(mine.iter().filter_map(|r| r.spec.clone()));
+            out.kept.extend(found);
+        }
+    }
+}
+
 impl Resolver for Ruby {
     fn language(&self) -> &'static str {
         "ruby"
@@ -360,19 +657,24 @@ impl Resolver for Ruby {
             return out;
         };
         let requires = parse_requires(source, path);
-        if requires.is_empty() {
-            return out;
-        }
-        let mut roots = Vec::new();
-        if let Some((app, vendored)) = self.bundle(fs, path) {
-            for f in BUNDLER_FILES {
-                let p = join(&app, f);
-                if is_file(fs, &p) {
-                    out.kept.push(p);
+        let bundle = self.bundle(fs, path);
+        if let Some((app, vendored)) = &bundle {
+            if self.declared.insert(app.clone()) {
+                for f in BUNDLER_FILES {
+                    let p = join(app, f);
+                    if is_file(fs, &p) {
+                        out.kept.push(p);
+                    }
                 }
+                let mut roots = vendored.clone();
+                roots.extend(self.roots(fs));
+                self.keep_declared(fs, app, &roots, &mut out);
             }
-            roots.extend(vendored);
         }
+        if requires.is_empty() {
+            return out.sorted();
+        }
+        let mut roots = bundle.map(|b| b.1).unwrap_or_default();
         roots.extend(self.roots(fs));
         for (how, name) in requires {
             let here = parent(path);
@@ -511,6 +813,112 @@ mod tests {
             r.imports(&fs, "/opt/other/x.so").kept.is_empty(),
             "not Ruby's"
         );
+    }
+
+    #[test]
+    fn gemfile_lock_runtime_gems_are_kept_with_their_dependencies() {
+        let gems = "/var/lib/gems/3.1.0";
+        let (_t, fs) = tree(&[
+            // The app requires its plugin by a computed name only.
+            ("/opt/shop/app.rb", "require ENV.fetch('PLUGIN', 'shop_plugin')\n"),
+            (
+                "/opt/shop/Gemfile",
+                "gem 'shop_plugin'\ngem 'rack-session'\ngem 'gone'\n\
+                 group :development, :test do\n  gem 'rspec'\nend\n\
+                 gem 'pry', group: :development\ngem 'both', groups: [:test, :production]\n",
+            ),
+            (
+                "/opt/shop/Gemfile.lock",
+                "GEM\n  remote: x\n  specs:\n    both (1.0)\n    gone (2.0)\n    \
+                 pry (0.14.2)\n    rack-session (2.0.0)\n    rspec (3.12.0)\n    \
+                 shop_plugin (1.2)\n      shop_data (~> 1.0)\n    shop_data (1.0.1-x86_64-linux)\n    \
+                 unused (9.9)\n\nPLATFORMS\n  ruby\n\nDEPENDENCIES\n  both\n  gone\n  pry\n  \
+                 rack-session\n  rspec (~> 3)\n  shop_plugin!\n\nBUNDLED WITH\n   2.3.26\n",
+            ),
+            (&format!("{gems}/gems/shop_plugin-1.2/lib/shop_plugin.rb"), "x = 1\n"),
+            (&format!("{gems}/gems/shop_plugin-1.1/lib/shop_plugin.rb"), ""),
+            (&format!("{gems}/specifications/shop_plugin-1.2.gemspec"), ""),
+            // A platform gem without a file of its name: its top-level files.
+            (&format!("{gems}/gems/shop_data-1.0.1-x86_64-linux/lib/data_a.rb"), ""),
+            (&format!("{gems}/gems/shop_data-1.0.1-x86_64-linux/lib/data_b.rb"), ""),
+            (&format!("{gems}/gems/rack-session-2.0.0/lib/rack/session.rb"), ""),
+            (&format!("{gems}/gems/rspec-3.12.0/lib/rspec.rb"), ""),
+            (&format!("{gems}/gems/pry-0.14.2/lib/pry.rb"), ""),
+            (&format!("{gems}/gems/unused-9.9/lib/unused.rb"), ""),
+            // Packaged by the distribution: on the load path.
+            ("/usr/lib/ruby/vendor_ruby/both.rb", ""),
+        ]);
+        let mut r = Ruby::default();
+        let got = r.imports(&fs, "/opt/shop/app.rb");
+        assert_eq!(
+            got.kept,
+            [
+                "/opt/shop/Gemfile".to_string(),
+                "/opt/shop/Gemfile.lock".into(),
+                "/usr/lib/ruby/vendor_ruby/both.rb".into(),
+                format!("{gems}/gems/rack-session-2.0.0/lib/rack/session.rb"),
+                format!("{gems}/gems/shop_data-1.0.1-x86_64-linux/lib/data_a.rb"),
+                format!("{gems}/gems/shop_data-1.0.1-x86_64-linux/lib/data_b.rb"),
+                format!("{gems}/gems/shop_plugin-1.2/lib/shop_plugin.rb"),
+                format!("{gems}/specifications/shop_plugin-1.2.gemspec"),
+            ]
+        );
+        assert_eq!(
+            got.missing,
+            ["declared dependency gone (/opt/shop/Gemfile.lock)"]
+        );
+        // Once per app.
+        assert!(r.imports(&fs, "/opt/shop/app.rb").kept.is_empty());
+    }
+
+    #[test]
+    fn without_a_lock_the_gemfiles_runtime_gems_are_kept() {
+        let gems = "/usr/local/bundle";
+        let (_t, fs) = tree(&[
+            ("/app/main.rb", "x = 1\n"),
+            (
+                "/app/Gemfile",
+                "gem 'sinatra'\ngem 'nowhere'\ngroup :test do\n  gem 'rspec'\nend\n",
+            ),
+            (&format!("{gems}/gems/sinatra-4.0/lib/sinatra.rb"), ""),
+            (&format!("{gems}/gems/rspec-3.12.0/lib/rspec.rb"), ""),
+        ]);
+        let got = Ruby::default().imports(&fs, "/app/main.rb");
+        assert_eq!(
+            got.kept,
+            [
+                "/app/Gemfile",
+                "/usr/local/bundle/gems/sinatra-4.0/lib/sinatra.rb"
+            ]
+        );
+        assert_eq!(got.missing, ["declared dependency nowhere (/app/Gemfile)"]);
+    }
+
+    #[test]
+    fn gem_directories_match_name_version_and_platform() {
+        assert!(is_gem_dir("rack-3.0.1", "rack", "3.0.1"));
+        assert!(is_gem_dir(
+            "nokogiri-1.15.0-x86_64-linux",
+            "nokogiri",
+            "1.15.0"
+        ));
+        assert!(!is_gem_dir("rack-session-2.0", "rack", ""));
+        assert!(is_gem_dir("rack-2.2", "rack", ""));
+        assert!(!is_gem_dir("rack-3.0.10", "rack", "3.0.1"));
+    }
+
+    #[test]
+    fn lock_files_parse() {
+        let lock = parse_lock(
+            "GIT\n  remote: x\n  specs:\n    g (0.1)\n\nGEM\n  specs:\n    a (1.0)\n      b (>= 2)\n      c\n    b (2.1-java)\n\nDEPENDENCIES\n  a (~> 1)\n  g!\n",
+        );
+        assert_eq!(lock.dependencies, ["a", "g"]);
+        assert_eq!(
+            lock.specs["a"],
+            ("1.0".to_string(), vec!["b".to_string(), "c".to_string()])
+        );
+        assert_eq!(lock.specs["b"].0, "2.1-java");
+        assert_eq!(lock.specs["g"].0, "0.1");
     }
 
     #[test]
