@@ -124,6 +124,12 @@ const PATH_DIRS: [&str; 6] = [
     "/sbin",
     "/bin",
 ];
+/// Written paths that are caches a runtime rebuilds from the sources
+/// beside them (Python's bytecode, which it writes on import where none
+/// is up to date): they say nothing about where the app keeps its data,
+/// and a pyc written under an unowned /usr/local made written-dirs keep
+/// the whole installation.
+const CACHE_WRITES: &[&str] = &["/__pycache__/"];
 /// What --include-shell adds: a shell and the tools one reaches for first.
 const SHELL_TOOLS: [&str; 12] = [
     "sh", "bash", "ls", "cat", "echo", "env", "ps", "grep", "mkdir", "rm", "cp", "mv",
@@ -603,6 +609,7 @@ impl<'a> Closer<'a> {
         let written_dirs = req
             .written
             .iter()
+            .filter(|w| !CACHE_WRITES.iter().any(|c| w.contains(c)))
             .filter_map(|w| self.state_root(w))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -979,6 +986,35 @@ mod tests {
         fs::write(r.join("usr/share/zoneinfo/Europe/Paris"), "TZif").unwrap();
         fs::write(r.join("opt/venv/lib/site.py"), "").unwrap();
         (t, LayerStack::new(vec![r]))
+    }
+
+    #[test]
+    fn bytecode_caches_written_at_run_time_are_not_data_directories() {
+        let (t, fs) = packaged();
+        let site = t
+            .path()
+            .join("layer/usr/local/lib/python3.11/site-packages/pkg");
+        fs::create_dir_all(site.join("__pycache__")).unwrap();
+        fs::write(site.join("big.py"), "x = 1").unwrap();
+        let pyc = "/usr/local/lib/python3.11/site-packages/pkg/__pycache__/big.cpython-311.pyc";
+        let req = |written: &str| Request {
+            touched: vec![written.into()],
+            written: vec![written.into()],
+            ..Default::default()
+        };
+        let safe = select_safe(&fs, &req(pyc));
+        assert!(
+            !safe
+                .kept
+                .contains_key("/usr/local/lib/python3.11/site-packages/pkg/big.py"),
+            "a written pyc made a data directory"
+        );
+        // The same directory written with anything else is the app's data.
+        let state = "/usr/local/lib/python3.11/site-packages/pkg/state.db";
+        let safe = select_safe(&fs, &req(state));
+        assert!(safe
+            .kept
+            .contains_key("/usr/local/lib/python3.11/site-packages/pkg/big.py"));
     }
 
     #[test]
