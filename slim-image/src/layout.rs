@@ -205,6 +205,13 @@ fn expand(
 /// leaves a layout whose blobs do not match their digests; an existing
 /// layout at `dir` is replaced.
 pub fn write(dir: &Path, tag: &str, config: &[u8], layer: &BlobRef, diff_id: &str) -> Result<()> {
+    write_atomically(dir, |tmp| fill(tmp, tag, config, layer, diff_id))
+}
+
+/// Writes a layout to `dir` with `fill`, in a temporary directory beside
+/// it that is renamed into place once complete (an existing layout at
+/// `dir` is replaced): a failure leaves nothing half-written.
+pub fn write_atomically(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -220,8 +227,7 @@ pub fn write(dir: &Path, tag: &str, config: &[u8], layer: &BlobRef, diff_id: &st
                 parent.display()
             )
         })?;
-    fill(tmp.path(), tag, config, layer, diff_id)
-        .with_context(|| format!("cannot write the OCI layout {}", dir.display()))?;
+    fill(tmp.path()).with_context(|| format!("cannot write the OCI layout {}", dir.display()))?;
     if dir.exists() {
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot replace {}", dir.display()))?;

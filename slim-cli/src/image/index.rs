@@ -90,30 +90,7 @@ pub fn index_json(images: &[PlatformImage]) -> Result<Vec<u8>> {
 /// built beside `dir` and renamed into place (an existing layout there is
 /// replaced), as a one-platform layout is.
 pub fn write_layout(dir: &Path, tag: &str, images: &[PlatformImage]) -> Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".slim-oci-")
-        .tempdir_in(&parent)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                parent.display()
-            )
-        })?;
-    fill(tmp.path(), tag, images)
-        .with_context(|| format!("cannot write the OCI layout {}", dir.display()))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("cannot replace {}", dir.display()))?;
-    }
-    let tmp = tmp.keep();
-    std::fs::rename(&tmp, dir).with_context(|| format!("cannot write {}", dir.display()))?;
-    Ok(())
+    layout::write_atomically(dir, |tmp| fill(tmp, tag, images))
 }
 
 fn fill(dir: &Path, tag: &str, images: &[PlatformImage]) -> Result<()> {
