@@ -240,6 +240,35 @@ pub fn podman_slim_containers(image: &str) -> String {
     )
 }
 
+/// The slim redis-greeter image `image` started in engine `cli` on `net`
+/// under the seccomp profile in `artifacts`, with REDIS_HOST=`redis_host`
+/// and GREETING=`greeting`, its port 8080 published on 127.0.0.1.
+pub fn run_greeter(
+    cli: &'static str,
+    net: &Network,
+    redis_host: &str,
+    greeting: &str,
+    artifacts: &crate::TempDir,
+    image: &str,
+) -> Container {
+    Container::run_with(
+        cli,
+        &[
+            "--network",
+            &net.name,
+            "-e",
+            &format!("REDIS_HOST={redis_host}"),
+            "-e",
+            &format!("GREETING={greeting}"),
+            "--security-opt",
+            &crate::seccomp_opt(artifacts),
+            "-p",
+            "127.0.0.1::8080",
+            image,
+        ],
+    )
+}
+
 /// Asserts that the redis-greeter app in `c` answers `/` with `greeting`
 /// and hit number `hit`.
 pub fn assert_greets(c: &Container, greeting: &str, hit: u64) {

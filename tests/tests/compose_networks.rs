@@ -66,19 +66,7 @@ fn the_service_joins_all_its_networks() {
     // The slim image beside a Redis of the test's, under its profile; the
     // image's own config is not there, so the app greets the world.
     let (_, net, redis) = greeter_beside_redis("compose-networks");
-    let c = Container::run(&[
-        "--network",
-        &net.name,
-        "-e",
-        "REDIS_HOST=cache",
-        "-e",
-        "GREETING=Hallo",
-        "--security-opt",
-        &seccomp_opt(&s.dir),
-        "-p",
-        "127.0.0.1::8080",
-        &s.tag.0,
-    ]);
+    let c = run_greeter("docker", &net, "cache", "Hallo", &s.dir, &s.tag.0);
     assert_greets(&c, "Hallo", 1);
     drop(c);
     drop(redis);

@@ -60,22 +60,7 @@ fn compose_under_podman_slims_the_greeter_beside_redis() {
     let redis = Container::run_with("podman", &["--network", &net.name, &redis_image]);
     wait_for_redis(&redis);
     let ip = net.address_of(&redis);
-    let c = Container::run_with(
-        "podman",
-        &[
-            "--network",
-            &net.name,
-            "-e",
-            &format!("REDIS_HOST={ip}"),
-            "-e",
-            "GREETING=Hallo",
-            "--security-opt",
-            &seccomp_opt(&s.dir),
-            "-p",
-            "127.0.0.1::8080",
-            &s.tag.0,
-        ],
-    );
+    let c = run_greeter("podman", &net, &ip, "Hallo", &s.dir, &s.tag.0);
     assert_greets(&c, "Hallo", 1);
 }
 

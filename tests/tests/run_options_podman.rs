@@ -49,22 +49,7 @@ fn podman_slims_the_redis_app_on_its_network() {
     );
     let hits: u64 = redis_get(&redis, "greeter:hits").parse().unwrap();
 
-    let c = Container::run_with(
-        "podman",
-        &[
-            "--network",
-            &net.name,
-            "-e",
-            &host,
-            "-e",
-            "GREETING=Hola",
-            "--security-opt",
-            &seccomp_opt(&dir),
-            "-p",
-            "127.0.0.1::8080",
-            &tag.0,
-        ],
-    );
+    let c = run_greeter("podman", &net, &ip, "Hola", &dir, &tag.0);
     assert_greets(&c, "Hola", hits + 1);
     drop(c);
     let left = podman_slim_containers(&app);

@@ -56,19 +56,7 @@ fn an_app_needing_redis_is_slimmed_beside_it_and_works_there() {
     assert_eq!(docker_leftovers(&app, since, true), Vec::<String>::new());
 
     // The slim image in the same surroundings, under its own profile.
-    let c = Container::run(&[
-        "--network",
-        &net.name,
-        "-e",
-        "REDIS_HOST=cache",
-        "-e",
-        "GREETING=Bonjour",
-        "--security-opt",
-        &seccomp_opt(&dir),
-        "-p",
-        "127.0.0.1::8080",
-        &tag.0,
-    ]);
+    let c = run_greeter("docker", &net, "cache", "Bonjour", &dir, &tag.0);
     assert_greets(&c, "Bonjour", hits + 1);
     assert_eq!(redis_get(&redis, "greeter:hits"), (hits + 1).to_string());
     drop(c);
