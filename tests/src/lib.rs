@@ -372,6 +372,26 @@ pub fn http_once(port: u16, path: &str) -> Option<(u16, String)> {
     curl(port, path, 10)
 }
 
+/// One GET of `path` that must get an HTTP answer; otherwise panics
+/// naming `mode` (how the image runs) and showing the container's `logs`.
+pub fn answer(port: u16, path: &str, mode: &str, logs: &dyn Fn() -> String) -> (u16, String) {
+    http_once(port, path)
+        .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
+}
+
+/// Asserts that each `(path, body)` answers 200 with that body (and a
+/// newline): the handlers of a "beyond the probe" fixture.
+pub fn assert_answers(port: u16, mode: &str, logs: &dyn Fn() -> String, want: &[(&str, &str)]) {
+    for (path, body) in want {
+        assert_eq!(
+            answer(port, path, mode, logs),
+            (200, format!("{body}\n")),
+            "{mode}: {path}; logs:\n{}",
+            logs()
+        );
+    }
+}
+
 /// The kept-path record of `path` in a build report.
 pub fn kept<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
     report["kept"]

@@ -7,10 +7,7 @@
 use slim_tests::*;
 
 fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
-    let get = |path: &str| {
-        http_once(port, path)
-            .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
-    };
+    let get = |path: &str| answer(port, path, mode, logs);
     assert_eq!(get("/time"), (200, "22:00 AEST\n".into()), "{mode}");
     let (code, roots) = get("/tls");
     assert_eq!(code, 200, "{mode}: {roots}");

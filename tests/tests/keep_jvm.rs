@@ -19,10 +19,7 @@ fn jvm_service_keeps_working_beyond_the_probe() {
     for (mode, extra) in run_modes(&dir) {
         let (c, port) = serve(&tag.0, 8080, &extra);
         assert_eq!(http_get(port, "/").1.trim(), "hello from jvm-svc", "{mode}");
-        let get = |path: &str| {
-            http_once(port, path)
-                .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", c.logs()))
-        };
+        let get = |path: &str| answer(port, path, mode, &|| c.logs());
         // sha256("slim")
         assert_eq!(
             get("/hash"),

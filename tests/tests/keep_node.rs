@@ -23,10 +23,7 @@ fn node_service_keeps_working_beyond_the_probe() {
             "hello from node-svc",
             "{mode}"
         );
-        let get = |path: &str| {
-            http_once(port, path)
-                .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", c.logs()))
-        };
+        let get = |path: &str| answer(port, path, mode, &|| c.logs());
         assert_eq!(
             get("/quote?n=1"),
             (200, "small and safe\n".into()),

@@ -6,10 +6,6 @@
 use slim_tests::*;
 
 fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
-    let get = |path: &str| {
-        http_once(port, path)
-            .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
-    };
     let want = [
         ("/json", "{\"app\":\"pl-web\",\"n\":[1,2]}"),
         (
@@ -20,14 +16,7 @@ fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
         ("/base64", "c2xpbQ=="),
         ("/posix", "floor=2 2026"),
     ];
-    for (path, body) in want {
-        assert_eq!(
-            get(path),
-            (200, format!("{body}\n")),
-            "{mode}: {path}; logs:\n{}",
-            logs()
-        );
-    }
+    assert_answers(port, mode, logs, &want);
 }
 
 #[test]

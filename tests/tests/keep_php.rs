@@ -12,10 +12,6 @@ use slim_tests::*;
 const HELLO: &str = "hello from php-web 1.0.0";
 
 fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
-    let get = |path: &str| {
-        http_once(port, path)
-            .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
-    };
     let want = [
         ("/greet", "HELLO, ZÜRICH!"),
         ("/time", "21:00 JST"),
@@ -26,14 +22,7 @@ fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
             "ebe4136fc8889cbf55609976f5426b499cf40683b2d1117f4ef9e1ecb6993a5a",
         ),
     ];
-    for (path, body) in want {
-        assert_eq!(
-            get(path),
-            (200, format!("{body}\n")),
-            "{mode}: {path}; logs:\n{}",
-            logs()
-        );
-    }
+    assert_answers(port, mode, logs, &want);
 }
 
 #[test]

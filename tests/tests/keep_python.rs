@@ -23,10 +23,7 @@ fn python_service_keeps_working_beyond_the_probe() {
         let (c, port) = serve(&tag.0, 8080, &extra);
         let (code, body) = http_get(port, "/");
         assert_eq!((code, body.trim()), (200, "hello from py-web"), "{mode}");
-        let get = |path: &str| {
-            http_once(port, path)
-                .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", c.logs()))
-        };
+        let get = |path: &str| answer(port, path, mode, &|| c.logs());
         let (code, t) = get("/time?tz=America/New_York");
         assert_eq!(
             (code, t.trim()),
@@ -159,8 +156,7 @@ fn python_app_keeps_its_declared_requirements() {
     for (mode, extra) in run_modes(&dir) {
         let (c, port) = serve(&tag.0, 8080, &extra);
         assert_eq!(http_get(port, "/").1.trim(), "hello from py-dist", "{mode}");
-        let got = http_once(port, "/plugin")
-            .unwrap_or_else(|| panic!("{mode}: no answer to /plugin; logs:\n{}", c.logs()));
+        let got = answer(port, "/plugin", mode, &|| c.logs());
         assert_eq!(got, (200, "Hej from greet_plugin\n".into()), "{mode}");
     }
     let site = "/usr/local/lib/python3.11/dist-packages";

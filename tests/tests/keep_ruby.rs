@@ -9,30 +9,17 @@
 use slim_tests::*;
 
 fn check_handlers(port: u16, mode: &str, logs: &dyn Fn() -> String) {
-    let get = |path: &str| {
-        http_once(port, path)
-            .unwrap_or_else(|| panic!("{mode}: no answer to {path}; logs:\n{}", logs()))
-    };
-    assert_eq!(
-        get("/digest"),
+    let want = [
         (
-            200,
-            "ebe4136fc8889cbf55609976f5426b499cf40683b2d1117f4ef9e1ecb6993a5a\n".into()
+            "/digest",
+            "ebe4136fc8889cbf55609976f5426b499cf40683b2d1117f4ef9e1ecb6993a5a",
         ),
-        "{mode}"
-    );
-    assert_eq!(
-        get("/zlib"),
-        (200, "crc=2654940961 len=400\n".into()),
-        "{mode}"
-    );
-    assert_eq!(
-        get("/yaml"),
-        (200, "{\"app\"=>\"rb-web\", \"n\"=>[1, 2]}\n".into()),
-        "{mode}"
-    );
-    assert_eq!(get("/time"), (200, "21:00 JST\n".into()), "{mode}");
-    assert_eq!(get("/gem"), (200, "Konnichiwa\n".into()), "{mode}");
+        ("/zlib", "crc=2654940961 len=400"),
+        ("/yaml", "{\"app\"=>\"rb-web\", \"n\"=>[1, 2]}"),
+        ("/time", "21:00 JST"),
+        ("/gem", "Konnichiwa"),
+    ];
+    assert_answers(port, mode, logs, &want);
 }
 
 #[test]
