@@ -59,6 +59,19 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+#[cfg(test)]
+impl Mount {
+    /// A read-write mount of `kind` at `target`, with no source (tests).
+    pub(crate) fn at(kind: MountKind, target: &str) -> Self {
+        Self {
+            kind,
+            source: None,
+            target: target.into(),
+            read_only: false,
+        }
+    }
+}
+
 impl RunOptions {
     /// The container paths under which files come from a mount, not the image.
     pub fn mount_targets(&self) -> impl Iterator<Item = &str> {
@@ -190,12 +203,7 @@ mod tests {
     use super::*;
 
     fn opts() -> RunOptions {
-        let m = |kind, target: &str| Mount {
-            kind,
-            source: None,
-            target: target.into(),
-            read_only: false,
-        };
+        let m = Mount::at;
         RunOptions {
             env: vec![
                 ("TOKEN".into(), "s3cret-value".into()),

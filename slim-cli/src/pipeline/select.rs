@@ -235,12 +235,7 @@ mod tests {
 
     /// A run with the config file bound over and a volume on /data.
     fn run() -> RunOptions {
-        let m = |kind, target: &str| Mount {
-            kind,
-            source: None,
-            target: target.into(),
-            read_only: false,
-        };
+        let m = Mount::at;
         RunOptions {
             mounts: vec![
                 m(MountKind::Bind, "/etc/app.conf"),
