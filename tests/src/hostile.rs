@@ -391,6 +391,20 @@ pub struct Run {
     pub secs: f64,
 }
 
+impl Run {
+    /// What every hostile input must leave true: the canary outside slim's
+    /// directories is as it was (`before`), and slim stayed under its
+    /// 200 MB memory bound.
+    pub fn assert_contained(&self, name: &str, canary: &Canary, before: &BTreeMap<PathBuf, Stat>) {
+        assert_eq!(canary.snapshot(), *before, "{name}: the canary changed");
+        assert!(
+            self.max_rss_mb < 200.0,
+            "{name}: peak RSS {:.1} MB",
+            self.max_rss_mb
+        );
+    }
+}
+
 /// The high-water RSS of process `pid` (VmHWM), in MB.
 fn hwm_mb(pid: libc::pid_t) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
