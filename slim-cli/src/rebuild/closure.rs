@@ -672,10 +672,15 @@ pub fn select(
     let mut seen = 0; // evidence already offered to every rule
     let mut unresolved = Vec::new();
     let mut executed_left = req.executed.clone();
+    // Triggers of rules whose `when.kept` condition does not hold yet,
+    // offered again each round.
+    let mut deferred: Vec<(usize, String)> = Vec::new();
     loop {
         let before = c.kept.len();
+        let holds =
+            |c: &Closer, rule: &Compiled| rule.condition_holds(c.kept.keys().map(String::as_str));
         for (i, rule) in rules.iter().enumerate() {
-            if !fired_once.contains(&i) && rule.fires_on_image(&facts) {
+            if !fired_once.contains(&i) && rule.fires_on_image(&facts) && holds(&c, rule) {
                 fired_once.insert(i);
                 c.fire(rule, &facts, None)?;
             }
@@ -685,13 +690,17 @@ pub fn select(
         seen = evidence.len();
         // Executed paths are offered once, in the first round.
         let executed = std::mem::take(&mut executed_left);
+        let waiting = std::mem::take(&mut deferred);
         for (i, rule) in rules.iter().enumerate() {
             let hits = fresh
                 .iter()
                 .filter(|p| rule.matches_touched(p))
-                .chain(executed.iter().filter(|p| rule.matches_executed(p)));
+                .chain(executed.iter().filter(|p| rule.matches_executed(p)))
+                .chain(waiting.iter().filter(|(w, _)| *w == i).map(|(_, p)| p));
             for hit in hits.cloned().collect::<Vec<_>>() {
-                if rule.uses_match {
+                if !holds(&c, rule) {
+                    deferred.push((i, hit));
+                } else if rule.uses_match {
                     if fired_on.insert((i, hit.clone())) {
                         c.fire(rule, &facts, Some(&hit))?;
                     }
@@ -700,6 +709,8 @@ pub fn select(
                 }
             }
         }
+        deferred.sort();
+        deferred.dedup();
         c.close_dependencies()?;
         unresolved.extend(c.run_imports(resolvers));
         c.close_dependencies()?;
@@ -986,6 +997,38 @@ mod tests {
         fs::write(r.join("usr/share/zoneinfo/Europe/Paris"), "TZif").unwrap();
         fs::write(r.join("opt/venv/lib/site.py"), "").unwrap();
         (t, LayerStack::new(vec![r]))
+    }
+
+    #[test]
+    fn a_rule_with_a_kept_condition_waits_for_its_library() {
+        let (t, fs) = packaged();
+        let r = t.path().join("layer");
+        fs::create_dir_all(r.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        fs::write(r.join("etc/nsswitch.conf"), "hosts: files dns").unwrap();
+        fs::write(r.join("usr/lib/x86_64-linux-gnu/libnss_dns.so.2"), "").unwrap();
+        fs::write(r.join("usr/lib/x86_64-linux-gnu/libc.so.6"), "").unwrap();
+        let module = "/usr/lib/x86_64-linux-gnu/libnss_dns.so.2";
+        // A static program reads nsswitch.conf itself: the file is kept,
+        // glibc's modules are not.
+        let static_binary = Request {
+            touched: vec!["/etc/nsswitch.conf".into()],
+            named: vec!["/etc/nsswitch.conf".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &static_binary);
+        assert!(sel.kept.contains_key("/etc/nsswitch.conf"));
+        assert!(!sel.kept.contains_key(module), "{:?}", sel.rules);
+        // With glibc kept (here traced after the trigger), they are.
+        let with_glibc = Request {
+            touched: vec![
+                "/etc/nsswitch.conf".into(),
+                "/usr/lib/x86_64-linux-gnu/libc.so.6".into(),
+            ],
+            named: vec!["/etc/nsswitch.conf".into()],
+            ..Default::default()
+        };
+        let sel = select_safe(&fs, &with_glibc);
+        assert_eq!(sel.kept[module].rule.as_deref(), Some("nss"));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct When {
     pub image: Vec<ImageProp>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Not a trigger but a condition on the others: the rule fires only
+    /// once the selection keeps a path matching one of these (modules
+    /// only a kept library can load).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -200,7 +205,13 @@ impl Rule {
                 );
             }
         }
-        for g in w.touched.iter().chain(&w.executed).chain(&self.unless) {
+        for g in w
+            .touched
+            .iter()
+            .chain(&w.executed)
+            .chain(&w.kept)
+            .chain(&self.unless)
+        {
             glob(g).with_context(|| format!("rule {}", self.name))?;
         }
         for g in &self.keep.globs {
@@ -252,6 +263,7 @@ pub struct Compiled {
     touched: GlobSet,
     executed: GlobSet,
     env: GlobSet,
+    kept: GlobSet,
     unless: GlobSet,
     pub uses_match: bool,
 }
@@ -263,6 +275,7 @@ impl Compiled {
             touched: glob_set(&rule.when.touched)?,
             executed: glob_set(&rule.when.executed)?,
             env: glob_set(&rule.when.env)?,
+            kept: glob_set(&rule.when.kept)?,
             unless: glob_set(&rule.unless)?,
             uses_match,
             rule,
@@ -279,6 +292,12 @@ impl Compiled {
                 ImageProp::Volume => !facts.volumes.is_empty(),
             })
             || facts.env.iter().any(|(k, _)| self.env.is_match(k))
+    }
+
+    /// Whether the rule's `when.kept` condition holds over the paths the
+    /// selection keeps (it always does for a rule without one).
+    pub fn condition_holds<'a>(&self, mut kept: impl Iterator<Item = &'a str>) -> bool {
+        self.rule.when.kept.is_empty() || kept.any(|p| self.kept.is_match(p))
     }
 
     pub fn matches_touched(&self, path: &str) -> bool {
@@ -390,7 +409,11 @@ pub fn describe(rules: &[Rule]) -> String {
         if !w.env.is_empty() {
             when.push(format!("env {}", w.env.join(" ")));
         }
-        s.push_str(&format!("  when: {}\n", when.join("; ")));
+        let mut when = when.join("; ");
+        if !w.kept.is_empty() {
+            when.push_str(&format!(", once kept: {}", w.kept.join(" ")));
+        }
+        s.push_str(&format!("  when: {when}\n"));
         let kinds = [
             ("paths", &r.keep.paths),
             ("trees", &r.keep.trees),

@@ -94,6 +94,80 @@ const LOCKS: [(&str, &str); 2] = [("Gemfile.lock", "Gemfile"), ("gems.locked", "
 /// Gemfile groups that production installs leave out.
 const DEV_GROUPS: &[&str] = &["development", "test"];
 
+/// Ruby's own tooling: consoles, documentation, debuggers, test
+/// frameworks, build tools, Bundler's CLI and RubyGems' installer and
+/// fetcher machinery (what `gem install` runs; loading an installed gem
+/// uses none of it). Ruby's library loads them lazily, inside the methods
+/// that start them or by `autoload` (rubygems' `use_gemdeps` requires
+/// bundler, test-unit's failure hook requires debug, irb's completion
+/// requires rdoc, rubygems autoloads Gem::Installer); such a load is not
+/// followed (a service that uses a tool requires it in its own code, which
+/// is followed). Each skipped edge is listed in the report.
+const TOOLING: &[&str] = &[
+    "bundler",
+    "irb",
+    "rdoc",
+    "ri",
+    "debug",
+    "test/unit",
+    "test-unit",
+    "minitest",
+    "power_assert",
+    "rake",
+    "reline",
+    "readline",
+    "rbs",
+    "typeprof",
+    "rubygems/commands",
+    "rubygems/command",
+    "rubygems/command_manager",
+    "rubygems/installer",
+    "rubygems/dependency_installer",
+    "rubygems/uninstaller",
+    "rubygems/request_set",
+    "rubygems/resolver",
+    "rubygems/source",
+    "rubygems/source_list",
+    "rubygems/spec_fetcher",
+    "rubygems/remote_fetcher",
+    "rubygems/package",
+    "rubygems/security",
+];
+
+/// Where Ruby's own library lives (its load path and the default and
+/// bundled gems of its gem directory), as opposed to an app's code and
+/// the gems it installs.
+const OWN_LIBRARY: &[&str] = &[
+    "/usr/lib/ruby/",
+    "/usr/lib/x86_64-linux-gnu/ruby/",
+    "/usr/lib/aarch64-linux-gnu/ruby/",
+    "/usr/local/lib/ruby/",
+];
+
+/// Whether `name`, loaded lazily by Ruby's own library, is tooling (the
+/// name or a feature below it: `rdoc/markup`; an absolute name counts from
+/// its load-path directory, with or without `.rb`).
+fn is_tooling(name: &str, roots: &[Root]) -> bool {
+    let feature = roots
+        .iter()
+        .filter(|r| r.gem.is_none())
+        .find_map(|r| name.strip_prefix(&format!("{}/", r.dir)))
+        .unwrap_or(name);
+    let name = feature.strip_suffix(".rb").unwrap_or(feature);
+    TOOLING.iter().any(|t| {
+        name == *t
+            || name
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// Whether `path` is part of Ruby's own library: under its prefixes but
+/// not in a site directory (which holds what the image's owner added).
+fn in_own_library(path: &str) -> bool {
+    OWN_LIBRARY.iter().any(|p| path.starts_with(p)) && !path.contains("/site_ruby/")
+}
+
 /// A directory to search and, for a gem, its specification.
 #[derive(Clone, Debug)]
 struct Root {
@@ -126,15 +200,28 @@ enum How {
     Load,
 }
 
-/// The names one file loads, as written (or already absolute).
+/// One load a file makes: how, the name as written (or already
+/// absolute), and whether it is lazy (inside a method body, or an
+/// `autoload`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Load {
+    how: How,
+    name: String,
+    lazy: bool,
+}
+
+/// The names one file loads.
 #[derive(Default)]
 struct Collect {
     file: String,
-    found: Vec<(How, String)>,
+    found: Vec<Load>,
     /// Locals assigned string literals anywhere in the file.
     locals: HashMap<String, Vec<String>>,
-    /// `require some_local`, resolved once every assignment is seen.
-    pending: Vec<(How, String)>,
+    /// `require some_local` (and whether lazy), resolved once every
+    /// assignment is seen.
+    pending: Vec<(How, String, bool)>,
+    /// How many `def`s enclose the node being visited.
+    methods: usize,
 }
 
 fn text(node: &Node) -> Option<String> {
@@ -176,6 +263,18 @@ impl Collect {
 }
 
 impl Visitor for Collect {
+    fn on_def(&mut self, node: &lib_ruby_parser::nodes::Def) {
+        self.methods += 1;
+        lib_ruby_parser::traverse::visitor::visit_def(self, node);
+        self.methods -= 1;
+    }
+
+    fn on_defs(&mut self, node: &lib_ruby_parser::nodes::Defs) {
+        self.methods += 1;
+        lib_ruby_parser::traverse::visitor::visit_defs(self, node);
+        self.methods -= 1;
+    }
+
     fn on_lvasgn(&mut self, node: &lib_ruby_parser::nodes::Lvasgn) {
         if let Some(t) = node.value.as_deref().and_then(text) {
             self.locals.entry(node.name.clone()).or_default().push(t);
@@ -197,11 +296,12 @@ impl Visitor for Collect {
             || matches!(node.recv.as_deref(), Some(Node::Const(c)) if c.name == "Kernel")
             || node.method_name == "autoload";
         if let (Some((how, at)), true) = (how, kernel) {
+            let lazy = self.methods > 0 || node.method_name == "autoload";
             match node.args.get(at) {
-                Some(Node::Lvar(v)) => self.pending.push((how, v.name.clone())),
+                Some(Node::Lvar(v)) => self.pending.push((how, v.name.clone(), lazy)),
                 Some(arg) => {
-                    if let Some(n) = self.name(arg) {
-                        self.found.push((how, n));
+                    if let Some(name) = self.name(arg) {
+                        self.found.push(Load { how, name, lazy });
                     }
                 }
                 None => {}
@@ -212,7 +312,7 @@ impl Visitor for Collect {
 }
 
 /// The names `source` (the file at `path`) loads.
-fn parse_requires(source: Vec<u8>, path: &str) -> Vec<(How, String)> {
+fn parse_requires(source: Vec<u8>, path: &str) -> Vec<Load> {
     let options = ParserOptions {
         buffer_name: path.to_string(),
         record_tokens: false,
@@ -227,9 +327,9 @@ fn parse_requires(source: Vec<u8>, path: &str) -> Vec<(How, String)> {
         c.visit(&ast);
     }
     let pending = std::mem::take(&mut c.pending);
-    for (how, var) in pending {
-        for v in c.locals.get(&var).cloned().unwrap_or_default() {
-            c.found.push((how, v));
+    for (how, var, lazy) in pending {
+        for name in c.locals.get(&var).cloned().unwrap_or_default() {
+            c.found.push(Load { how, name, lazy });
         }
     }
     c.found
@@ -265,6 +365,13 @@ fn gem_roots(fs: &LayerStack, gem_path: &str) -> Vec<Root> {
         });
     }
     out
+}
+
+/// Whether `dir` is a gem as installed in a gem path
+/// (`GEM_PATH/gems/NAME-VERSION`, with `GEM_PATH/specifications` beside).
+fn is_installed_gem(fs: &LayerStack, dir: &str) -> bool {
+    let gems = parent(dir);
+    gems.ends_with("/gems") && is_dir(fs, &join(parent(gems), "specifications"))
 }
 
 /// The file `base` names: itself, or with `.rb` or `.so`.
@@ -320,6 +427,11 @@ impl Ruby {
                 break app.clone();
             }
             chain.push(d.clone());
+            // An installed gem's own Gemfile is for developing that gem:
+            // its files belong to whichever app required them.
+            if is_installed_gem(fs, &d) {
+                break None;
+            }
             if APP_MARKERS.iter().any(|g| is_file(fs, &join(&d, g))) {
                 break Some(d.clone());
             }
@@ -676,8 +788,19 @@ impl Resolver for Ruby {
         }
         let mut roots = bundle.map(|b| b.1).unwrap_or_default();
         roots.extend(self.roots(fs));
-        for (how, name) in requires {
+        let own = in_own_library(path);
+        for Load { how, name, lazy } in requires {
             let here = parent(path);
+            if own && lazy && how != How::Load {
+                let absolute = match how {
+                    How::Relative => join(here, &name),
+                    _ => name.clone(),
+                };
+                if is_tooling(&absolute, &roots) {
+                    out.not_followed.push(name);
+                    continue;
+                }
+            }
             let direct: Option<String> = if name.starts_with('/') {
                 Some(name.clone())
             } else if how == How::Relative || name.starts_with("./") || name.starts_with("../") {
@@ -733,8 +856,8 @@ mod tests {
             obj.require 'not_kernel'
         "#;
         let mut got = parse_requires(src.as_bytes().to_vec(), "/srv/app/app.rb");
-        got.sort_by(|a, b| a.1.cmp(&b.1));
-        let names: Vec<&str> = got.iter().map(|(_, n)| n.as_str()).collect();
+        got.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<&str> = got.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -892,6 +1015,99 @@ mod tests {
             ]
         );
         assert_eq!(got.missing, ["declared dependency nowhere (/app/Gemfile)"]);
+    }
+
+    #[test]
+    fn tooling_required_in_a_method_of_rubys_library_is_not_followed() {
+        let lib = "/usr/lib/ruby/3.1.0";
+        let (_t, fs) = tree(&[
+            (
+                "/usr/lib/ruby/vendor_ruby/rubygems.rb",
+                "require 'rbconfig'\ndef self.use_gemdeps\n  require 'bundler'\nend\n\
+                 def self.install\n  require_relative 'rubygems/installer'\nend\n\
+                 module Gem\n  autoload :Installer, File.expand_path('rubygems/installer', __dir__)\n\
+                 autoload :Version, File.expand_path('rubygems/version', __dir__)\nend\n",
+            ),
+            (
+                "/usr/lib/ruby/3.1.0/cgi.rb",
+                // At the top, a tool is followed even in Ruby's library.
+                "require 'irb'\nclass C\n  def self.d; require 'rdoc/markup'; require 'set'; end\nend\n",
+            ),
+            // An app's method requiring a tool means the app uses it.
+            ("/srv/app/app.rb", "def console\n  require 'irb'\nend\n"),
+            ("/usr/lib/ruby/3.1.0/rbconfig.rb", ""),
+            ("/usr/lib/ruby/vendor_ruby/rubygems/installer.rb", ""),
+            ("/usr/lib/ruby/vendor_ruby/rubygems/version.rb", ""),
+            ("/usr/lib/ruby/3.1.0/bundler.rb", ""),
+            ("/usr/lib/ruby/3.1.0/irb.rb", ""),
+            ("/usr/lib/ruby/3.1.0/rdoc/markup.rb", ""),
+            ("/usr/lib/ruby/3.1.0/set.rb", ""),
+        ]);
+        let mut r = Ruby::default();
+        let got = r.imports(&fs, "/usr/lib/ruby/vendor_ruby/rubygems.rb");
+        assert_eq!(
+            got.kept,
+            [
+                format!("{lib}/rbconfig.rb"),
+                "/usr/lib/ruby/vendor_ruby/rubygems/version.rb".into()
+            ]
+        );
+        assert_eq!(
+            got.not_followed,
+            [
+                "/usr/lib/ruby/vendor_ruby/rubygems/installer",
+                "bundler",
+                "rubygems/installer"
+            ]
+        );
+        let got = r.imports(&fs, "/usr/lib/ruby/3.1.0/cgi.rb");
+        assert_eq!(got.kept, [format!("{lib}/irb.rb"), format!("{lib}/set.rb")]);
+        assert_eq!(got.not_followed, ["rdoc/markup"]);
+        let got = r.imports(&fs, "/srv/app/app.rb");
+        assert_eq!(got.kept, [format!("{lib}/irb.rb")]);
+        assert!(got.not_followed.is_empty());
+        let roots = r.roots(&fs);
+        assert!(is_tooling("test/unit", &roots) && is_tooling("reline/unicode", &roots));
+        assert!(is_tooling(
+            "/usr/lib/ruby/vendor_ruby/rubygems/installer",
+            &roots
+        ));
+        assert!(!is_tooling(
+            "/usr/lib/ruby/vendor_ruby/rubygems/specification",
+            &roots
+        ));
+        for not in ["debugger", "rakefile", "test", "rubygems"] {
+            assert!(!is_tooling(not, &roots), "{not}");
+        }
+    }
+
+    #[test]
+    fn an_installed_gems_own_gemfile_is_not_an_app() {
+        let gems = "/usr/lib/ruby/gems/3.1.0";
+        let (_t, fs) = tree(&[
+            // net-ftp ships the Gemfile its developers test with.
+            (
+                "/usr/lib/ruby/gems/3.1.0/gems/net-ftp-0.1.3/lib/net/ftp.rb",
+                "require 'socket'\n",
+            ),
+            (
+                "/usr/lib/ruby/gems/3.1.0/gems/net-ftp-0.1.3/Gemfile",
+                "gem 'test-unit'\n",
+            ),
+            (
+                "/usr/lib/ruby/gems/3.1.0/specifications/net-ftp-0.1.3.gemspec",
+                "",
+            ),
+            (
+                "/usr/lib/ruby/gems/3.1.0/gems/test-unit-3.5.3/lib/test-unit.rb",
+                "",
+            ),
+            ("/usr/lib/x86_64-linux-gnu/ruby/3.1.0/socket.so", ""),
+        ]);
+        let got =
+            Ruby::default().imports(&fs, &format!("{gems}/gems/net-ftp-0.1.3/lib/net/ftp.rb"));
+        assert_eq!(got.kept, ["/usr/lib/x86_64-linux-gnu/ruby/3.1.0/socket.so"]);
+        assert!(got.missing.is_empty(), "{:?}", got.missing);
     }
 
     #[test]
