@@ -202,8 +202,13 @@ pub struct KeepSummary {
     /// How many of `unresolved_imports` are declared dependencies.
     pub declared_missing: usize,
     /// Imports a resolver deliberately did not follow (`file: module`):
-    /// Python's standard library tooling imported inside functions.
+    /// Python's standard library tooling imported inside functions, Ruby's
+    /// tooling loaded lazily by its own library.
     pub not_followed_imports: Vec<String>,
+    /// Source files the language resolvers parsed (safe mode).
+    pub parsed_files: usize,
+    /// How many of those the parse cache answered from an earlier build.
+    pub parsed_from_cache: usize,
 }
 
 #[derive(Debug, Serialize)]

@@ -101,3 +101,53 @@ fn ruby_without_the_language_closure_loses_lazily_required_libraries() {
     }
     assert!(c.logs().contains("LoadError"), "{}", c.logs());
 }
+
+/// The parse cache: a second build of the same image (here with its own
+/// SLIM_CACHE) parses no Ruby or Python file again, and selects the same
+/// files as the first.
+#[test]
+fn a_second_build_parses_nothing_again() {
+    if !e2e_ready() {
+        return;
+    }
+    let image = fixture("rb-web");
+    let cache = TempDir::new("parse-cache");
+    let mut reports = Vec::new();
+    for round in 0..2 {
+        let tag = Tag::new(&format!("rb-web-parse-{round}"));
+        let dir = TempDir::new("keep-ruby-parse");
+        let out = std::process::Command::new(slim_bin())
+            .args(["build", &image, "--tag", &tag.0, "--artifacts"])
+            .arg(&dir.0)
+            .env("SLIM_CACHE", &cache.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = read_json(&dir.0.join("report.json"));
+        check_report_schema(&r);
+        reports.push(r);
+    }
+    let counts = |r: &serde_json::Value| {
+        (
+            r["keep"]["parsed_files"].as_u64().unwrap(),
+            r["keep"]["parsed_from_cache"].as_u64().unwrap(),
+        )
+    };
+    let (first, second) = (counts(&reports[0]), counts(&reports[1]));
+    assert!(first.0 > 100, "only {} files parsed", first.0);
+    assert_eq!(first.1, 0, "a new cache answered {first:?}");
+    assert_eq!(second, (first.0, first.0), "the second build parsed again");
+    let paths = |r: &serde_json::Value| -> Vec<String> {
+        r["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(paths(&reports[0]), paths(&reports[1]));
+}

@@ -142,6 +142,8 @@ pub fn keep_summary(
             .count(),
         unresolved_imports: std::mem::take(&mut selection.unresolved_imports),
         not_followed_imports: std::mem::take(&mut selection.not_followed_imports),
+        parsed_files: selection.parsed.files,
+        parsed_from_cache: selection.parsed.from_cache,
     }
 }
 

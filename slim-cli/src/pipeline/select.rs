@@ -3,7 +3,7 @@
 //! image and not from a mount), the keep-rules and language resolvers of
 //! the keep mode, the closure over them, and the package inventory split
 //! into what is still carried and what is gone.
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use anyhow::Result;
 use oci_spec::image::Config;
@@ -16,7 +16,7 @@ use crate::{
     progress::Steps,
     rebuild::{
         closure::{self, Request, Selection},
-        imports::Resolver,
+        imports::{parse_cache::ParseCache, Resolver},
         inventory::{self, Inventory, Split},
         rootfs::LayerStack,
         rules,
@@ -51,10 +51,14 @@ pub async fn select_step(
     });
     let mut rules = rules_of(&plan.keep)?;
     let run = run.clone();
-    let selected = tokio::task::spawn_blocking(move || {
+    let parse_cache = rules.parse_cache.clone();
+    let mut selected = tokio::task::spawn_blocking(move || {
         select(fs, &req, &rules.compiled, &mut rules.resolvers, &run)
     })
     .await??;
+    if let Some(cache) = &parse_cache {
+        selected.selection.parsed = cache.counts();
+    }
     for w in &selected.selection.warnings {
         eprintln!("slim: warning: {w}");
     }
@@ -141,6 +145,8 @@ pub fn request(
 pub struct Rules {
     pub compiled: Vec<rules::Compiled>,
     pub resolvers: Vec<Box<dyn Resolver>>,
+    /// Where the resolvers keep their parse results between builds.
+    pub parse_cache: Option<Arc<ParseCache>>,
 }
 
 /// The keep-rules of the mode (built-in and --rules files; minimal mode
@@ -152,14 +158,16 @@ pub fn rules_of(keep: &Keep) -> Result<Rules> {
         .filter(|r| keep.safe || r.level == rules::Level::Required)
         .map(rules::Compiled::new)
         .collect::<Result<Vec<_>>>()?;
-    let resolvers = if keep.safe && keep.imports {
-        closure::default_resolvers()
+    let (resolvers, parse_cache) = if keep.safe && keep.imports {
+        let cache = ParseCache::open().map(Arc::new);
+        (closure::default_resolvers(cache.clone()), cache)
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     Ok(Rules {
         compiled,
         resolvers,
+        parse_cache,
     })
 }
 

@@ -103,6 +103,9 @@ pub struct Selection {
     pub unresolved_imports: Vec<String>,
     /// Imports a resolver's policy did not follow: `file: module`.
     pub not_followed_imports: Vec<String>,
+    /// Files the resolvers parsed, and how many of those the parse cache
+    /// answered (set by the caller, which owns the cache).
+    pub parsed: imports::parse_cache::ParseCounts,
     /// Syscalls fired rules add to the profile: name -> rule.
     pub syscalls: BTreeMap<String, String>,
     /// Regular files kept only because a listed directory holds them, to
@@ -783,12 +786,15 @@ pub fn select(
             n
         },
         syscalls: c.syscalls,
+        parsed: Default::default(),
     })
 }
 
-/// The language resolvers of safe mode.
-pub fn default_resolvers() -> Vec<Box<dyn Resolver>> {
-    imports::all()
+/// The language resolvers of safe mode, parsing through `cache`.
+pub fn default_resolvers(
+    cache: Option<std::sync::Arc<imports::parse_cache::ParseCache>>,
+) -> Vec<Box<dyn Resolver>> {
+    imports::all(cache)
 }
 
 #[cfg(test)]
@@ -857,7 +863,7 @@ mod tests {
     }
 
     fn select_safe(fs: &LayerStack, req: &Request) -> Selection {
-        super::select(fs, req, &builtin(true), &mut default_resolvers()).unwrap()
+        super::select(fs, req, &builtin(true), &mut default_resolvers(None)).unwrap()
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod binary;
 mod dirs;
 mod javascript;
+pub mod parse_cache;
 mod perl;
 mod php;
 mod php_syntax;
@@ -16,6 +17,10 @@ mod python;
 mod python_dist;
 mod python_scan;
 mod ruby;
+
+use std::sync::Arc;
+
+use parse_cache::ParseCache;
 
 use super::{
     paths::{find, join, parent},
@@ -103,12 +108,13 @@ pub trait Resolver: Send {
     }
 }
 
-/// Every language resolver slim has.
-pub fn all() -> Vec<Box<dyn Resolver>> {
+/// Every language resolver slim has; those whose parsing costs most keep
+/// their results in `cache`.
+pub fn all(cache: Option<Arc<ParseCache>>) -> Vec<Box<dyn Resolver>> {
     vec![
-        Box::new(python::Python::default()),
+        Box::new(python::Python::with_cache(cache.clone())),
         Box::new(javascript::JavaScript::default()),
-        Box::new(ruby::Ruby::default()),
+        Box::new(ruby::Ruby::with_cache(cache)),
         Box::new(perl::Perl::default()),
         Box::new(php::Php::default()),
         Box::new(binary::Binary::default()),

@@ -27,6 +27,7 @@ use rustpython_ast::{self as ast, Visitor};
 
 use super::{
     declared_missing, is_dir, is_file, join, parent,
+    parse_cache::{self, ParseCache},
     python_dist::{self, Site},
     read_text, Imports, Resolver,
 };
@@ -208,6 +209,17 @@ pub struct Python {
     declared: HashSet<String>,
     /// Directory listings, read once.
     listings: HashMap<String, std::sync::Arc<Listing>>,
+    /// Parse results of earlier builds.
+    cache: Option<Arc<ParseCache>>,
+}
+
+impl Python {
+    pub fn with_cache(cache: Option<Arc<ParseCache>>) -> Self {
+        Self {
+            cache,
+            ..Self::default()
+        }
+    }
 }
 
 /// One directory's entries, split into directories and the rest.
@@ -684,7 +696,15 @@ impl Resolver for Python {
             None => {}
         }
         let stdlib = in_stdlib(path);
-        for ((level, module, names), in_function) in parse_imports(&source, path, main) {
+        let context = if main { "main" } else { "module" };
+        let placed = parse_cache::cached(
+            self.cache.as_deref(),
+            "python",
+            context,
+            source.as_bytes(),
+            || parse_imports(&source, path, main),
+        );
+        for ((level, module, names), in_function) in placed {
             let top = module.split('.').next().unwrap_or(&module);
             if stdlib && in_function && level == 0 && TOOLING.contains(&top) {
                 out.not_followed.push(module);

@@ -19,13 +19,20 @@
 //! or `NAME` with `-` as `/`, as Bundler.require loads it; else every
 //! top-level file of its `lib`) kept with its specification, and parsed in
 //! turn.
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 use lib_ruby_parser::{traverse::visitor::Visitor, Node, Parser, ParserOptions};
+use serde::{Deserialize, Serialize};
 
 use super::{
-    declared_missing, dirs::expand, is_dir, is_file, join, parent, read, read_text, Imports,
-    Resolver,
+    declared_missing,
+    dirs::expand,
+    is_dir, is_file, join, parent,
+    parse_cache::{self, ParseCache},
+    read, read_text, Imports, Resolver,
 };
 use crate::rebuild::rootfs::LayerStack;
 
@@ -190,10 +197,21 @@ pub struct Ruby {
     apps: HashMap<String, Option<String>>,
     /// App directories whose declared gems were kept.
     declared: HashSet<String>,
+    /// Parse results of earlier builds.
+    cache: Option<Arc<ParseCache>>,
+}
+
+impl Ruby {
+    pub fn with_cache(cache: Option<Arc<ParseCache>>) -> Self {
+        Self {
+            cache,
+            ..Self::default()
+        }
+    }
 }
 
 /// How a name was loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum How {
     Require,
     Relative,
@@ -203,7 +221,7 @@ enum How {
 /// One load a file makes: how, the name as written (or already
 /// absolute), and whether it is lazy (inside a method body, or an
 /// `autoload`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Load {
     how: How,
     name: String,
@@ -768,7 +786,10 @@ impl Resolver for Ruby {
         let Some(source) = read(fs, path) else {
             return out;
         };
-        let requires = parse_requires(source, path);
+        // The parse depends on the path too (`__FILE__`, `__dir__`).
+        let requires = parse_cache::cached(self.cache.as_deref(), "ruby", path, &source, || {
+            parse_requires(source.clone(), path)
+        });
         let bundle = self.bundle(fs, path);
         if let Some((app, vendored)) = &bundle {
             if self.declared.insert(app.clone()) {
