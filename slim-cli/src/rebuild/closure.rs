@@ -678,10 +678,10 @@ pub fn select(
     // Triggers of rules whose `when.kept` condition does not hold yet,
     // offered again each round.
     let mut deferred: Vec<(usize, String)> = Vec::new();
+    let holds =
+        |c: &Closer, rule: &Compiled| rule.condition_holds(c.kept.keys().map(String::as_str));
     loop {
         let before = c.kept.len();
-        let holds =
-            |c: &Closer, rule: &Compiled| rule.condition_holds(c.kept.keys().map(String::as_str));
         for (i, rule) in rules.iter().enumerate() {
             if !fired_once.contains(&i) && rule.fires_on_image(&facts) && holds(&c, rule) {
                 fired_once.insert(i);

@@ -31,8 +31,17 @@ pub struct CachedLayer {
 const UNPACKED: &str = "unpacked";
 const SPECIAL: &str = "special.json";
 
+/// slim's cache directory: SLIM_CACHE, else /var/cache/slim. It holds
+/// the layers and blobs (here) and parse results (`imports::parse_cache`).
+pub fn root() -> PathBuf {
+    std::env::var_os("SLIM_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/slim"))
+}
+
 /// Makes `dir` (and its parents) 0700 when it is made here.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -40,12 +49,9 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl Cache {
-    /// SLIM_CACHE, else /var/cache/slim.
+    /// The layer cache in [`root`].
     pub fn open() -> Result<Self> {
-        let root = std::env::var_os("SLIM_CACHE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/cache/slim"));
+        let root = root();
         let failed = || {
             format!(
                 "cannot create the layer cache {} (set SLIM_CACHE to a writable directory)",

@@ -10,13 +10,15 @@
 //! rewritten (atomically: a crash leaves no half entry); a failure to write
 //! one costs only the next build's time.
 use std::{
-    os::unix::fs::{DirBuilderExt, MetadataExt},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::atomic::{AtomicUsize, Ordering},
 };
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::image::source::cache;
 
 /// How many files were parsed, and how many of those came from the cache.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +43,13 @@ fn build_id() -> String {
 }
 
 impl ParseCache {
-    /// The cache under SLIM_CACHE (else /var/cache/slim), or none when it
-    /// cannot be made (builds then parse everything, as before).
+    /// The cache in slim's cache directory (SLIM_CACHE, else
+    /// /var/cache/slim), or none when it cannot be made (builds then parse
+    /// everything, as before).
     pub fn open() -> Option<Self> {
-        let root = std::env::var_os("SLIM_CACHE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/cache/slim"))
-            .join("parsed");
+        let root = cache::root().join("parsed");
         let id = build_id();
-        let made = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root.join(&id));
-        if let Err(e) = made {
+        if let Err(e) = cache::private_dir(&root.join(&id)) {
             tracing::warn!(dir = %root.display(), error = %e, "cannot create the parse cache; parsing every file");
             return None;
         }
@@ -117,10 +112,7 @@ impl ParseCache {
 }
 
 fn write_entry(dir: &Path, path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    cache::private_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     serde_json::to_writer(&mut tmp, value)?;
     tmp.persist(path)?;

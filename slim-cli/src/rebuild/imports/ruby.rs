@@ -141,15 +141,10 @@ const TOOLING: &[&str] = &[
     "rubygems/security",
 ];
 
-/// Where Ruby's own library lives (its load path and the default and
-/// bundled gems of its gem directory), as opposed to an app's code and
-/// the gems it installs.
-const OWN_LIBRARY: &[&str] = &[
-    "/usr/lib/ruby/",
-    "/usr/lib/x86_64-linux-gnu/ruby/",
-    "/usr/lib/aarch64-linux-gnu/ruby/",
-    "/usr/local/lib/ruby/",
-];
+/// Ruby's own prefixes: the gems under them are its default and bundled
+/// gems, as opposed to the gems an app installs (/var/lib/gems,
+/// /usr/local/bundle, vendor/bundle).
+const RUBY_PREFIXES: &[&str] = &["/usr/lib/ruby/", "/usr/local/lib/ruby/"];
 
 /// Whether `name`, loaded lazily by Ruby's own library, is tooling (the
 /// name or a feature below it: `rdoc/markup`; an absolute name counts from
@@ -169,10 +164,15 @@ fn is_tooling(name: &str, roots: &[Root]) -> bool {
     })
 }
 
-/// Whether `path` is part of Ruby's own library: under its prefixes but
-/// not in a site directory (which holds what the image's owner added).
-fn in_own_library(path: &str) -> bool {
-    OWN_LIBRARY.iter().any(|p| path.starts_with(p)) && !path.contains("/site_ruby/")
+/// Whether `path` is part of Ruby's own library: in a directory of the
+/// load path other than a site directory (which holds what the image's
+/// owner added), or in a gem under Ruby's own prefixes.
+fn in_own_library(path: &str, roots: &[Root]) -> bool {
+    roots
+        .iter()
+        .filter(|r| !r.dir.contains("/site_ruby"))
+        .filter(|r| r.gem.is_none() || RUBY_PREFIXES.iter().any(|p| r.dir.starts_with(p)))
+        .any(|r| path.starts_with(&format!("{}/", r.dir)))
 }
 
 /// A directory to search and, for a gem, its specification.
@@ -809,7 +809,7 @@ impl Resolver for Ruby {
         }
         let mut roots = bundle.map(|b| b.1).unwrap_or_default();
         roots.extend(self.roots(fs));
-        let own = in_own_library(path);
+        let own = in_own_library(path, &roots);
         for Load { how, name, lazy } in requires {
             let here = parent(path);
             if own && lazy && how != How::Load {
