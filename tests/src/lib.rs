@@ -120,8 +120,14 @@ impl Drop for TempDir {
 
 /// Runs `slim ARGS` and returns its output.
 pub fn slim(args: &[&str]) -> Output {
+    slim_env(args, &[])
+}
+
+/// Runs `slim ARGS` with `env` set and returns its output.
+pub fn slim_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
     Command::new(slim_bin())
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run slim")
 }
@@ -135,11 +141,20 @@ pub fn profile(image: &str, dir: &TempDir, extra: &[&str]) -> Value {
 /// Runs `slim FIRST... --artifacts DIR EXTRA...`, which must succeed, and
 /// returns DIR/report.json.
 fn run_for_report(first: &[&str], dir: &TempDir, extra: &[&str]) -> Value {
+    run_for_report_env(first, dir, extra, &[])
+}
+
+fn run_for_report_env(
+    first: &[&str],
+    dir: &TempDir,
+    extra: &[&str],
+    env: &[(&str, &Path)],
+) -> Value {
     let d = dir.0.to_str().unwrap();
     let mut args = first.to_vec();
     args.extend_from_slice(&["--artifacts", d]);
     args.extend_from_slice(extra);
-    let out = slim(&args);
+    let out = slim_env(&args, env);
     assert!(
         out.status.success(),
         "slim {args:?} failed ({}):\n{}",
@@ -345,6 +360,11 @@ impl Drop for Tag {
 /// its stderr unless it succeeds; returns report.json.
 pub fn build(image: &str, tag: &Tag, dir: &TempDir, extra: &[&str]) -> Value {
     run_for_report(&["build", image, "--tag", &tag.0], dir, extra)
+}
+
+/// [`build`] with `env` set (SLIM_CACHE, for one).
+pub fn build_env(image: &str, tag: &Tag, dir: &TempDir, env: &[(&str, &Path)]) -> Value {
+    run_for_report_env(&["build", image, "--tag", &tag.0], dir, &[], env)
 }
 
 /// `docker image inspect -f FORMAT IMAGE`.
